@@ -34,7 +34,9 @@ type Credentials struct {
 func (c Credentials) String() string { return "mailbox " + c.Mailbox + " (secrets redacted)" }
 
 // GoString keeps %#v from printing the secrets too.
-func (c Credentials) GoString() string { return "mesh.Credentials{Mailbox: " + strconv.Quote(c.Mailbox) + ", …}" }
+func (c Credentials) GoString() string {
+	return "mesh.Credentials{Mailbox: " + strconv.Quote(c.Mailbox) + ", …}"
+}
 
 // NewNonce returns a random GUID-shaped nonce.
 func NewNonce() string {

@@ -83,7 +83,9 @@ const maxChunkRangeLen = 20
 // ParseChunkRange reads "k:n" with 1 ≤ k ≤ n. White space around the numbers
 // is not allowed: MESH compares the header with the URL literally.
 func ParseChunkRange(s string) (ChunkRange, error) {
-	bad := func(reason string) (ChunkRange, error) { return ChunkRange{}, &ChunkRangeError{Value: s, Reason: reason} }
+	bad := func(reason string) (ChunkRange, error) {
+		return ChunkRange{}, &ChunkRangeError{Value: s, Reason: reason}
+	}
 	if len(s) > maxChunkRangeLen {
 		return bad("longer than 20 characters")
 	}

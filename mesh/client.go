@@ -1,0 +1,545 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Client defaults. The chunk size and the timeout are those of NHS's own
+// clients (mesh-api.md §5.1, §9.2).
+const (
+	DefaultChunkSize    int64 = 20 << 20
+	DefaultMaxRetries         = 3
+	DefaultRetryBackoff       = 500 * time.Millisecond
+	DefaultTimeout            = 10 * time.Minute
+)
+
+const (
+	// maxBackoff caps the exponential backoff between retries.
+	maxBackoff = 30 * time.Second
+	// maxRetryAfter is the longest Retry-After the client waits for; a server
+	// that asks for more gets its error returned instead of a stalled call.
+	maxRetryAfter = 5 * time.Minute
+	// maxJSONBody bounds a JSON answer (a 5000-id inbox page is ~150 KB).
+	maxJSONBody = 16 << 20
+	// maxDrain is how much of an unread body is discarded so that the
+	// connection can be reused; beyond that it is cheaper to close it.
+	maxDrain = 256 << 10
+	// copyBufferSize is the buffer for streaming downloads and compression.
+	copyBufferSize = 64 << 10
+)
+
+// Canonical forms of the header names the client sets on hot paths, so that
+// headers can be stored without canonicalising them on every request.
+// client_test.go checks each against http.CanonicalHeaderKey.
+const (
+	hdrAuthorization   = "Authorization"
+	hdrAccept          = "Accept"
+	hdrAcceptEncoding  = "Accept-Encoding"
+	hdrUserAgent       = "User-Agent"
+	hdrContentType     = "Content-Type"
+	hdrContentEncoding = "Content-Encoding"
+	hdrRetryAfter      = "Retry-After"
+	hdrMexTo           = "Mex-To"
+	hdrMexWorkflowID   = "Mex-Workflowid"
+	hdrMexChunkRange   = "Mex-Chunk-Range"
+)
+
+const octetStream = "application/octet-stream"
+
+// Config configures a Client. Only BaseURL and Credentials.Mailbox are
+// required; every other field has a default.
+type Config struct {
+	// BaseURL is the scheme and host of MESH, e.g.
+	// "https://msg.intspineservices.nhs.uk" or "https://127.0.0.1:8700". A
+	// trailing "/messageexchange" is tolerated; any other path is refused.
+	// Plain http is allowed only for loopback hosts.
+	BaseURL string
+	// Credentials sign every request (mailbox, password, shared key).
+	Credentials Credentials
+	// TLS holds the client certificate and the RootCAs. nil means the system
+	// defaults, and then no client certificate is presented. The client
+	// keeps a clone.
+	TLS *tls.Config
+	// APIVersion is 2 (the default) or 1. It selects the Accept header and
+	// the body shapes the client decodes.
+	APIVersion int
+	// ChunkSize is the largest chunk Send uploads, in bytes (default 20 MiB,
+	// as NHS's AWS client). Message.ChunkSize overrides it per message.
+	ChunkSize int64
+	// MaxRetries is how many times a retryable failure is retried (default
+	// 3; a negative value disables retries).
+	MaxRetries int
+	// RetryBackoff is the first wait between retries; it doubles on each
+	// retry, up to 30 s (default 500 ms).
+	RetryBackoff time.Duration
+	// Timeout bounds each HTTP exchange, reading the body included (default
+	// 10 minutes; negative means none). Every call also honours its context.
+	Timeout time.Duration
+	// Proxy chooses the proxy for a request (default
+	// http.ProxyFromEnvironment: HTTPS_PROXY, NO_PROXY). To bypass any
+	// proxy, return nil, nil. Through a proxy the client certificate is
+	// still presented: TLS runs end to end inside the CONNECT tunnel.
+	Proxy func(*http.Request) (*url.URL, error)
+	// Clock gives the token timestamps (default time.Now).
+	Clock func() time.Time
+	// ClientVersion is sent as mex-ClientVersion on the handshake (default
+	// "meshdoctor==<version>").
+	ClientVersion string
+	// Transport overrides the HTTP transport (tests, benchmarks). When set,
+	// TLS and Proxy are ignored.
+	Transport http.RoundTripper
+}
+
+// Client speaks the MESH API for one mailbox. It is safe for concurrent use
+// and reuses connections; create one per mailbox and keep it.
+type Client struct {
+	scheme, host string
+	creds        Credentials
+	version      int
+	chunkSize    int64
+	maxRetries   int
+	backoff      time.Duration
+	clock        func() time.Time
+	hc           *http.Client
+	// own is the transport the client built, nil when Config.Transport was
+	// given.
+	own *http.Transport
+	// mailboxPath is "/messageexchange/{mailbox}", escaped.
+	mailboxPath string
+	// Header values shared by every request; the transport only reads them.
+	accept, userAgent, gzipOnly []string
+	// handshake holds the mex-* headers of a handshake.
+	handshake http.Header
+
+	bufs     sync.Pool // *bytes.Buffer for JSON and error bodies
+	copyBufs sync.Pool // *[]byte of copyBufferSize
+	gzReader sync.Pool // *gzip.Reader
+	gzWriter sync.Pool // *gzip.Writer
+}
+
+// NewClient checks cfg and builds a Client with its own connection pool.
+func NewClient(cfg Config) (*Client, error) {
+	scheme, host, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Credentials.Mailbox == "" {
+		return nil, errors.New("mesh: Config.Credentials.Mailbox is empty")
+	}
+	c := &Client{
+		scheme:      scheme,
+		host:        host,
+		creds:       cfg.Credentials,
+		version:     cfg.APIVersion,
+		chunkSize:   cfg.ChunkSize,
+		maxRetries:  cfg.MaxRetries,
+		backoff:     cfg.RetryBackoff,
+		clock:       cfg.Clock,
+		mailboxPath: PathPrefix + "/" + url.PathEscape(cfg.Credentials.Mailbox),
+		gzipOnly:    []string{"gzip"},
+	}
+	switch c.version {
+	case 0, 2:
+		c.version = 2
+		c.accept = []string{AcceptV2}
+	case 1:
+		c.accept = []string{AcceptV1}
+	default:
+		return nil, fmt.Errorf("mesh: Config.APIVersion %d: want 1 or 2", cfg.APIVersion)
+	}
+	switch {
+	case c.chunkSize == 0:
+		c.chunkSize = DefaultChunkSize
+	case c.chunkSize < 0:
+		return nil, fmt.Errorf("mesh: Config.ChunkSize %d: want at least 1 byte", c.chunkSize)
+	}
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	switch {
+	case c.backoff == 0:
+		c.backoff = DefaultRetryBackoff
+	case c.backoff < 0:
+		return nil, fmt.Errorf("mesh: Config.RetryBackoff %s is negative", c.backoff)
+	}
+	if c.clock == nil {
+		c.clock = time.Now
+	}
+	timeout := cfg.Timeout
+	switch {
+	case timeout == 0:
+		timeout = DefaultTimeout
+	case timeout < 0:
+		timeout = 0
+	}
+
+	rt := cfg.Transport
+	if rt == nil {
+		c.own = newTransport(cfg, scheme == "https")
+		rt = c.own
+	}
+	c.hc = &http.Client{
+		Transport: rt,
+		Timeout:   timeout,
+		// MESH does not redirect; a 3xx is reported, and the Authorization
+		// header is never replayed to another place.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+
+	ver := moduleVersion()
+	clientVersion := cfg.ClientVersion
+	if clientVersion == "" {
+		clientVersion = "meshdoctor==" + ver
+	}
+	osVersion := osVersion()
+	arch := osArchitecture()
+	c.userAgent = []string{"meshdoctor;" + ver + ";N/A;" + arch + ";" + runtime.GOOS + ";" + osVersion}
+	c.handshake = http.Header{
+		http.CanonicalHeaderKey(HeaderClientVersion):  {clientVersion},
+		http.CanonicalHeaderKey(HeaderOSName):         {runtime.GOOS},
+		http.CanonicalHeaderKey(HeaderOSVersion):      {osVersion},
+		http.CanonicalHeaderKey(HeaderOSArchitecture): {arch},
+		http.CanonicalHeaderKey(HeaderJavaVersion):    {"N/A"},
+	}
+	return c, nil
+}
+
+// parseBaseURL returns the scheme and host of a MESH base URL.
+func parseBaseURL(raw string) (scheme, host string, err error) {
+	if strings.TrimSpace(raw) == "" {
+		return "", "", errors.New("mesh: Config.BaseURL is empty")
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		// url.Parse quotes the input; a URL carries no secret once userinfo
+		// is refused below, but the parse error may, so keep it generic.
+		return "", "", fmt.Errorf("mesh: Config.BaseURL is not a URL: %v", errors.Unwrap(err))
+	}
+	if u.User != nil {
+		return "", "", errors.New("mesh: Config.BaseURL must not carry a user name or password")
+	}
+	scheme = strings.ToLower(u.Scheme)
+	if u.Host == "" || (scheme != "https" && scheme != "http") {
+		return "", "", fmt.Errorf("mesh: Config.BaseURL %q: want https://host[:port]", raw)
+	}
+	if scheme == "http" && !isLoopback(u.Hostname()) {
+		return "", "", fmt.Errorf("mesh: Config.BaseURL %q: plain http is allowed only to a loopback host; MESH needs https", raw)
+	}
+	if p := strings.TrimRight(u.Path, "/"); p != "" && p != PathPrefix {
+		return "", "", fmt.Errorf("mesh: Config.BaseURL %q: unexpected path %q (give the host only, optionally followed by %s)", raw, u.Path, PathPrefix)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("mesh: Config.BaseURL %q: must not have a query or fragment", raw)
+	}
+	return scheme, u.Host, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newTransport builds the client's own transport: DefaultTransport's
+// settings, more idle connections per host, and no transparent
+// decompression (Download inflates gzip itself, so callers see exactly what
+// MESH sent).
+func newTransport(cfg Config, useTLS bool) *http.Transport {
+	proxy := cfg.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
+	}
+	t := &http.Transport{
+		Proxy: proxy,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     useTLS,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		WriteBufferSize:       copyBufferSize,
+		ReadBufferSize:        copyBufferSize,
+	}
+	if useTLS {
+		// Larger DATA frames: Go's HTTP/2 download path is frame-bound, and
+		// 1 MiB frames raise bulk download throughput by about a third.
+		t.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: 1 << 20}
+	}
+	if cfg.TLS != nil {
+		t.TLSClientConfig = cfg.TLS.Clone()
+	}
+	return t
+}
+
+// CloseIdleConnections closes the connections the client keeps for reuse.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+// APIVersion is the MESH API version the client speaks (1 or 2).
+func (c *Client) APIVersion() int { return c.version }
+
+// moduleVersion is meshdoctor's version from the build information.
+func moduleVersion() string {
+	const module = "github.com/meshdoctor/meshdoctor"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Path == module && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == module && d.Version != "" {
+				return d.Version
+			}
+		}
+	}
+	return "dev"
+}
+
+// osVersion is the kernel release and version where the system tells it
+// (Linux), as NHS's Python client reports them; "unknown" elsewhere.
+func osVersion() string {
+	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "unknown"
+	}
+	v := strings.TrimSpace(string(rel))
+	if ver, err := os.ReadFile("/proc/sys/kernel/version"); err == nil {
+		v += " " + strings.TrimSpace(string(ver))
+	}
+	return headerSafe(v)
+}
+
+// headerSafe drops bytes that may not appear in a header value.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r > 0x7e {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// osArchitecture names the machine as uname does (x86_64 rather than amd64).
+func osArchitecture() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "386":
+		return "i686"
+	}
+	return runtime.GOARCH
+}
+
+// request is one MESH call; do turns it into one or more HTTP attempts.
+type request struct {
+	method string
+	path   string // escaped path, starting with /messageexchange
+	query  string // encoded query, may be empty
+	// header holds the call's own headers; do adds Authorization, Accept
+	// and User-Agent. It may be nil.
+	header http.Header
+	// body makes a fresh body for each attempt; nil means none.
+	body   func() io.ReadCloser
+	length int64
+	noAuth bool
+	// retry allows retries. It is false for the first POST of a message:
+	// MESH does not de-duplicate, so a retry could send it twice.
+	retry bool
+}
+
+// do runs r with retries and returns the response when its status is 2xx;
+// the caller must close its body. Any other status becomes an
+// *APIError, any transport failure an error naming the method and path.
+func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
+	attempts := 1
+	if r.retry {
+		attempts += c.maxRetries
+	}
+	h := r.header
+	if h == nil {
+		h = make(http.Header, 3)
+	}
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			// The transport may still hold the previous request's header.
+			h = h.Clone()
+		}
+		resp, err := c.roundTrip(ctx, r, h)
+		var retryAfter time.Duration
+		if err == nil {
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+				return resp, nil
+			}
+			retryAfter = parseRetryAfter(resp.Header.Get(hdrRetryAfter), c.clock())
+			err = c.apiError(r, resp)
+		} else {
+			err = c.transportError(r, err)
+		}
+		if attempt >= attempts || ctx.Err() != nil || !retryable(err) || retryAfter > maxRetryAfter {
+			if attempt > 1 {
+				err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+			}
+			return nil, err
+		}
+		if werr := sleep(ctx, max(c.backoffFor(attempt), retryAfter)); werr != nil {
+			return nil, fmt.Errorf("%w (%w while waiting to retry after attempt %d)", err, werr, attempt)
+		}
+	}
+}
+
+// roundTrip makes one attempt with a fresh token.
+func (c *Client) roundTrip(ctx context.Context, r *request, h http.Header) (*http.Response, error) {
+	if !r.noAuth {
+		// A token is accepted once: every attempt signs anew.
+		h[hdrAuthorization] = []string{NewToken(c.creds, c.clock())}
+	}
+	h[hdrAccept] = c.accept
+	h[hdrUserAgent] = c.userAgent
+	u := &url.URL{Scheme: c.scheme, Host: c.host, Path: r.path, RawQuery: r.query}
+	if p, err := url.PathUnescape(r.path); err == nil && p != r.path {
+		u.Path, u.RawPath = p, r.path
+	}
+	req := &http.Request{
+		Method:     r.method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Host:       c.host,
+	}
+	if r.body != nil && r.length != 0 {
+		req.Body = r.body()
+		req.ContentLength = r.length
+		req.GetBody = func() (io.ReadCloser, error) { return r.body(), nil }
+	}
+	return c.hc.Do(req.WithContext(ctx))
+}
+
+// transportError strips the *url.Error (it repeats the whole URL) and names
+// the call instead. Nothing secret reaches the message: the token lives in
+// a header, never in the URL.
+func (c *Client) transportError(r *request, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("%s %s: %w", r.method, r.path, err)
+}
+
+// apiError reads (a bounded part of) an unexpected answer and closes it.
+func (c *Client) apiError(r *request, resp *http.Response) error {
+	buf := c.getBuf()
+	defer c.putBuf(buf)
+	_, _ = buf.ReadFrom(io.LimitReader(resp.Body, maxErrorBody))
+	drainClose(resp.Body)
+	return DecodeError(r.method, r.path, resp.StatusCode, buf.Bytes())
+}
+
+// readJSON decodes a JSON answer into v and closes the body. An empty body
+// leaves v untouched.
+func (c *Client) readJSON(r *request, resp *http.Response, v any) error {
+	buf, err := c.readBody(r, resp)
+	if err != nil {
+		return err
+	}
+	defer c.putBuf(buf)
+	return c.decodeJSON(r, resp, buf.Bytes(), v)
+}
+
+func (c *Client) decodeJSON(r *request, resp *http.Response, body []byte, v any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || bytes.Equal(body, []byte("null")) {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%s %s: %d answer is not the expected JSON: %v (body: %s)", r.method, r.path, resp.StatusCode, err, oneLine(body, 200))
+	}
+	return nil
+}
+
+// readBody reads a whole (bounded) answer into a pooled buffer, which the
+// caller returns with putBuf, and closes the body.
+func (c *Client) readBody(r *request, resp *http.Response) (*bytes.Buffer, error) {
+	buf := c.getBuf()
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxJSONBody+1))
+	drainClose(resp.Body)
+	if err == nil && buf.Len() > maxJSONBody {
+		err = fmt.Errorf("answer larger than %d bytes", maxJSONBody)
+	}
+	if err != nil {
+		c.putBuf(buf)
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", r.method, r.path, err)
+	}
+	return buf, nil
+}
+
+func (c *Client) getBuf() *bytes.Buffer {
+	if b, ok := c.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (c *Client) putBuf(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return // do not keep a large inbox page alive
+	}
+	b.Reset()
+	c.bufs.Put(b)
+}
+
+func (c *Client) getCopyBuf() *[]byte {
+	if b, ok := c.copyBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, copyBufferSize)
+	return &b
+}
+
+// drainClose discards what is left of a body, up to a limit, so that the
+// connection can carry the next request, and closes it.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, maxDrain)
+	_ = body.Close()
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,206 @@
+package mesh
+
+import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/meshdoctor/meshdoctor/pki"
+)
+
+// Target is what meshdoctor is pointed at: where MESH is, which mailbox, and
+// the TLS identity and trust anchors to reach it with.
+type Target struct {
+	// Environment and Route name a catalogue endpoint; URL overrides them
+	// (a sandbox, a proxy-fronted test host).
+	Environment Environment
+	Route       Route
+	URL         string
+
+	Credentials Credentials
+	// Recipient is the mailbox messages are sent to; the sender's own
+	// mailbox when empty. Workflow is the workflow id they are sent on.
+	Recipient string
+	Workflow  string
+
+	// The client identity: a PKCS#12 keystore, or a PEM certificate and key.
+	Keystore         string
+	KeystorePassword string
+	CertFile         string
+	KeyFile          string
+	// CABundle is a PEM file of the CAs that issue MESH's server
+	// certificates; the system roots when empty.
+	CABundle string
+}
+
+// Profile is a saved Target, as JSON. Relative file names are read from the
+// profile's own directory. Secrets may be kept out of it and given as
+// environment variables instead.
+type Profile struct {
+	Environment      string `json:"environment,omitempty"`
+	Route            string `json:"route,omitempty"`
+	URL              string `json:"url,omitempty"`
+	Mailbox          string `json:"mailbox"`
+	Password         string `json:"password,omitempty"`
+	SharedKey        string `json:"shared_key,omitempty"`
+	Recipient        string `json:"recipient,omitempty"`
+	Workflow         string `json:"workflow,omitempty"`
+	CABundle         string `json:"ca_bundle,omitempty"`
+	ClientCert       string `json:"client_cert,omitempty"`
+	ClientKey        string `json:"client_key,omitempty"`
+	Keystore         string `json:"keystore,omitempty"`
+	KeystorePassword string `json:"keystore_password,omitempty"`
+}
+
+// LoadProfile reads a profile file into a Target.
+func LoadProfile(path string) (Target, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Target{}, fmt.Errorf("read profile: %w", err)
+	}
+	var p Profile
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return Target{}, fmt.Errorf("read profile %s: %w", path, err)
+	}
+	rel := func(f string) string {
+		if f == "" || filepath.IsAbs(f) {
+			return f
+		}
+		return filepath.Join(filepath.Dir(path), f)
+	}
+	t := Target{
+		URL:              p.URL,
+		Credentials:      Credentials{Mailbox: p.Mailbox, Password: p.Password, SharedKey: p.SharedKey},
+		Recipient:        p.Recipient,
+		Workflow:         p.Workflow,
+		Keystore:         rel(p.Keystore),
+		KeystorePassword: p.KeystorePassword,
+		CertFile:         rel(p.ClientCert),
+		KeyFile:          rel(p.ClientKey),
+		CABundle:         rel(p.CABundle),
+	}
+	if p.Environment != "" {
+		if t.Environment, err = ParseEnvironment(p.Environment); err != nil {
+			return Target{}, fmt.Errorf("profile %s: %w", path, err)
+		}
+	}
+	if p.Route != "" {
+		if t.Route, err = ParseRoute(p.Route); err != nil {
+			return Target{}, fmt.Errorf("profile %s: %w", path, err)
+		}
+	}
+	return t, nil
+}
+
+// BaseURL is the URL the target's API paths hang off: URL when set,
+// otherwise the catalogue host of the environment and route (internet when
+// the route is not given).
+func (t Target) BaseURL() (string, error) {
+	if t.URL != "" {
+		u, err := url.Parse(t.URL)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return "", fmt.Errorf("MESH URL %q must look like https://host[:port]", t.URL)
+		}
+		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			return "", fmt.Errorf("MESH URL %q uses plain http: MESH is only served over https", t.URL)
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(t.URL, "/"), PathPrefix), nil
+	}
+	if t.Environment == "" {
+		return "", errors.New("no MESH environment or URL: pass --env (int, dev, dep, train, live) or --url")
+	}
+	route := t.Route
+	if route == "" {
+		route = Internet
+	}
+	ep, err := LookupEndpoint(t.Environment, route)
+	if err != nil {
+		return "", err
+	}
+	return ep.BaseURL(), nil
+}
+
+// IsLive reports whether the target is the live service, judged by the
+// environment and by the URL's host.
+func (t Target) IsLive() bool {
+	if t.Environment == Live {
+		return true
+	}
+	if t.URL != "" {
+		if ep, ok := EndpointForURL(t.URL); ok && ep.Environment == Live {
+			return true
+		}
+	}
+	return false
+}
+
+// TLSConfig loads the client identity and trust anchors. Without a CA
+// bundle the system roots are trusted; without an identity no client
+// certificate is sent (and MESH will refuse the handshake).
+func (t Target) TLSConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CABundle != "" {
+		data, err := os.ReadFile(t.CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("read CA bundle: %w", err)
+		}
+		certs, err := pki.ParseCertificatesPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("read CA bundle %s: %w", t.CABundle, err)
+		}
+		pool := x509.NewCertPool()
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case t.Keystore != "" && (t.CertFile != "" || t.KeyFile != ""):
+		return nil, errors.New("give either a keystore or a certificate and key, not both")
+	case t.Keystore != "":
+		data, err := os.ReadFile(t.Keystore)
+		if err != nil {
+			return nil, fmt.Errorf("read keystore: %w", err)
+		}
+		ks, err := pki.DecodePKCS12(data, t.KeystorePassword)
+		if err != nil {
+			return nil, fmt.Errorf("open keystore %s: %w", t.Keystore, err)
+		}
+		cfg.Certificates = []tls.Certificate{ks.TLSCertificate()}
+	case t.CertFile != "" || t.KeyFile != "":
+		if t.CertFile == "" || t.KeyFile == "" {
+			return nil, errors.New("a client certificate needs both its certificate file and its key file")
+		}
+		certPEM, err := os.ReadFile(t.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("read client certificate: %w", err)
+		}
+		keyPEM, err := os.ReadFile(t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read client key: %w", err)
+		}
+		certs, err := pki.ParseCertificatesPEM(certPEM)
+		if err != nil {
+			return nil, fmt.Errorf("read client certificate %s: %w", t.CertFile, err)
+		}
+		key, err := pki.ParsePrivateKeyPEM(keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("read client key %s: %w", t.KeyFile, err)
+		}
+		if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(certs[0].PublicKey) {
+			return nil, fmt.Errorf("client key %s does not belong to the certificate in %s", t.KeyFile, t.CertFile)
+		}
+		kp := pki.KeyPair{Cert: certs[0], Key: key}
+		cfg.Certificates = []tls.Certificate{kp.TLSCertificate(certs[1:]...)}
+	}
+	return cfg, nil
+}
