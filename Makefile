@@ -1,0 +1,40 @@
+# meshdoctor — make run (the main job on an embedded sandbox) and make test.
+GO      ?= go
+BIN     := bin/meshdoctor
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+FUZZTIME ?= 20s
+
+.PHONY: all build run test lint bench fuzz clean
+
+all: lint test build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/meshdoctor
+
+# The main job against a sandbox started in-process: handshake, send, list,
+# download, acknowledge, track.
+run: build
+	./$(BIN) roundtrip --sandbox
+
+# Offline, loopback only, a few minutes at most on 2 cores.
+test:
+	$(GO) test -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Speed and memory targets live here, not in tests.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./mesh ./sandbox
+	$(GO) run ./internal/benchrun -bin ./$(BIN)
+
+# Short, bounded fuzz runs of the parsers that face the network.
+fuzz:
+	$(GO) test ./mesh -run '^$$' -fuzz '^FuzzParseToken$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./mesh -run '^$$' -fuzz '^FuzzParseChunkRange$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

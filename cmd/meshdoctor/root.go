@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// app is what every sub-command shares: its streams and environment.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// run is the whole CLI: it writes only to the streams it is given and
+// returns the exit code, so tests drive it without a subprocess.
+func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdout, stderr, getenv)
+}
+
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	defer func() {
+		// A panic is a bug, but the user still gets one line and exit 3.
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "meshdoctor: internal error: %v (please report this)\n", r)
+			code = exitCannotRun
+		}
+	}()
+	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil && !errors.As(err, new(usageError)) {
+		err = errInterrupted
+	}
+	code = exitCode(err)
+	switch {
+	case err == nil:
+	case code == exitFailed:
+		// The job printed its findings and summary already.
+	default:
+		fmt.Fprintf(stderr, "meshdoctor: %s\n", oneLine(err.Error()))
+		if code == exitUsage {
+			fmt.Fprintln(stderr, "Run 'meshdoctor help' for usage.")
+		}
+	}
+	return code
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "meshdoctor",
+		Short: "Can this organisation really exchange messages over NHS MESH? If not, why, and what to do.",
+		Long: `meshdoctor tests a connection to NHS England's MESH (Message Exchange for Social care
+and Health): DNS, TLS and the Spine certificates, the NHSMESH token, and a real
+send, receive and acknowledge, and says in plain words what is wrong and how to fix it.
+
+It carries its own MESH sandbox, so everything runs on one machine with no NHS network:
+  meshdoctor roundtrip --sandbox     send, receive and acknowledge against an embedded sandbox
+  meshdoctor sandbox                 run a local MESH server with mutual TLS and fault injection
+
+Secrets (mailbox password, shared key, keystore password) are read from environment
+variables or files, never from flags, and never printed.
+
+` + exitCodesHelp,
+		Version:       buildVersion(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("meshdoctor {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(a.sandboxCommand(), a.roundtripCommand(), a.versionCommand())
+	return root
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print meshdoctor's version",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(a.stdout, "meshdoctor %s\n", buildVersion())
+			return nil
+		},
+	}
+}
+
+// noArgs refuses positional arguments with a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), strings.Join(args, " "))
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+)
+
+// targetFlags say where MESH is and who is calling. Secrets have no flags:
+// a flag shows up in `ps` and in shell history.
+type targetFlags struct {
+	profile, env, route, url, mailbox string
+	recipient, workflow               string
+	keystore, cert, key, caBundle     string
+	allowLive                         bool
+}
+
+const targetEnvHelp = `Configuration: flags, then environment variables, then --profile, then the
+environment's defaults. Secrets come only from the environment (or a file named by the
+*_FILE variant): MESH_MAILBOX_PASSWORD, MESH_SHARED_KEY, MESH_KEYSTORE_PASSWORD.
+Other variables: MESH_PROFILE, MESH_ENV, MESH_ROUTE, MESH_URL, MESH_MAILBOX_ID,
+MESH_RECIPIENT, MESH_WORKFLOW_ID, MESH_KEYSTORE, MESH_CLIENT_CERT, MESH_CLIENT_KEY,
+MESH_CA_BUNDLE. With no keystore password, a path-to-live environment's published
+keystore password is tried.`
+
+func (f *targetFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.profile, "profile", "", "profile file (JSON), e.g. the profile.json that 'meshdoctor sandbox --pki-dir' writes")
+	fl.StringVar(&f.env, "env", "", "MESH environment: int, dev, dep, train or live")
+	fl.StringVar(&f.route, "route", "", "network route: internet (default) or hscn")
+	fl.StringVar(&f.url, "url", "", "MESH base URL, instead of --env/--route (e.g. https://localhost:8700)")
+	fl.StringVar(&f.mailbox, "mailbox", "", "your mailbox id, e.g. X26ABC1")
+	fl.StringVar(&f.recipient, "recipient", "", "mailbox to send to (default: your own)")
+	fl.StringVar(&f.workflow, "workflow", "", "workflow id to send on")
+	fl.StringVar(&f.keystore, "keystore", "", "client keystore (PKCS#12)")
+	fl.StringVar(&f.cert, "cert", "", "client certificate (PEM), with --key")
+	fl.StringVar(&f.key, "key", "", "client private key (PEM)")
+	fl.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of the Spine root and sub-CA certificates to trust")
+	fl.BoolVar(&f.allowLive, "allow-live", false, "allow sending real messages to the live service")
+}
+
+// resolveTarget layers flags over environment variables over the profile.
+func (a *app) resolveTarget(f targetFlags) (mesh.Target, error) {
+	var t mesh.Target
+	profile := first(f.profile, a.getenv("MESH_PROFILE"))
+	if profile != "" {
+		p, err := mesh.LoadProfile(profile)
+		if err != nil {
+			return t, usageError{err}
+		}
+		t = p
+	}
+	set := func(dst *string, flag, envName string) {
+		if v := first(flag, a.getenv(envName)); v != "" {
+			*dst = v
+		}
+	}
+	var env, route string
+	set(&env, f.env, "MESH_ENV")
+	set(&route, f.route, "MESH_ROUTE")
+	set(&t.URL, f.url, "MESH_URL")
+	set(&t.Credentials.Mailbox, f.mailbox, "MESH_MAILBOX_ID")
+	set(&t.Recipient, f.recipient, "MESH_RECIPIENT")
+	set(&t.Workflow, f.workflow, "MESH_WORKFLOW_ID")
+	set(&t.Keystore, f.keystore, "MESH_KEYSTORE")
+	set(&t.CertFile, f.cert, "MESH_CLIENT_CERT")
+	set(&t.KeyFile, f.key, "MESH_CLIENT_KEY")
+	set(&t.CABundle, f.caBundle, "MESH_CA_BUNDLE")
+	if env != "" {
+		e, err := mesh.ParseEnvironment(env)
+		if err != nil {
+			return t, usageError{err}
+		}
+		t.Environment = e
+	}
+	if route != "" {
+		r, err := mesh.ParseRoute(route)
+		if err != nil {
+			return t, usageError{err}
+		}
+		t.Route = r
+	}
+	for _, s := range []struct {
+		dst  *string
+		name string
+	}{
+		{&t.Credentials.Password, "MESH_MAILBOX_PASSWORD"},
+		{&t.Credentials.SharedKey, "MESH_SHARED_KEY"},
+		{&t.KeystorePassword, "MESH_KEYSTORE_PASSWORD"},
+	} {
+		v, err := a.secret(s.name)
+		if err != nil {
+			return t, usageError{err}
+		}
+		if v != "" {
+			*s.dst = v
+		}
+	}
+	if t.Keystore != "" && t.KeystorePassword == "" {
+		if pw, ok := t.Environment.KeystorePassword(); ok {
+			t.KeystorePassword = pw
+		}
+	}
+	t.Credentials.Mailbox = strings.ToUpper(strings.TrimSpace(t.Credentials.Mailbox))
+	t.Recipient = strings.ToUpper(strings.TrimSpace(t.Recipient))
+	if t.Recipient == "" {
+		t.Recipient = t.Credentials.Mailbox
+	}
+	return t, nil
+}
+
+// secret reads NAME, or the file named by NAME_FILE (one trailing newline
+// trimmed). Giving both is an error: which one wins would be a guess.
+func (a *app) secret(name string) (string, error) {
+	v, file := a.getenv(name), a.getenv(name+"_FILE")
+	if v != "" && file != "" {
+		return "", fmt.Errorf("both %s and %s_FILE are set: keep one", name, name)
+	}
+	if file == "" {
+		return v, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read %s_FILE: %w", name, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
