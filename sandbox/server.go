@@ -67,6 +67,9 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open sandbox store: %w", err)
 	}
 	s.store = st
+	for _, why := range st.droppedOnOpen() {
+		fmt.Fprintf(logSink(cfg.Log), "sandbox: data dir: dropped %s\n", why)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
