@@ -3,7 +3,6 @@ package mesh
 import (
 	"crypto"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,17 +148,9 @@ func (t Target) IsLive() bool {
 func (t Target) TLSConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if t.CABundle != "" {
-		data, err := os.ReadFile(t.CABundle)
+		pool, err := pki.LoadPool(t.CABundle)
 		if err != nil {
 			return nil, fmt.Errorf("read CA bundle: %w", err)
-		}
-		certs, err := pki.ParseCertificatesPEM(data)
-		if err != nil {
-			return nil, fmt.Errorf("read CA bundle %s: %w", t.CABundle, err)
-		}
-		pool := x509.NewCertPool()
-		for _, c := range certs {
-			pool.AddCert(c)
 		}
 		cfg.RootCAs = pool
 	}

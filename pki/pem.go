@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -127,4 +128,22 @@ func parsePrivateKeyDER(label string, der []byte) (crypto.Signer, error) {
 		return nil, fmt.Errorf("unsupported private key type %T", key)
 	}
 	return signer, nil
+}
+
+// LoadPool reads a PEM file of CA certificates into a pool, for trusting
+// servers (a CA bundle) or clients (a client CA file).
+func LoadPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
 }

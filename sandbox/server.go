@@ -10,7 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -181,7 +181,7 @@ func (s *Server) serverTLS() (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load --tls-cert/--tls-key: %w", err)
 		}
-		return s.tlsConfig(cert, nil)
+		return s.tlsConfig(cert)
 	case cfg.hasFault(FaultExpiredServerCert):
 		now := time.Now()
 		leaf, err = issueServer(ca, now.Add(-2*serverLifetime), now.Add(-24*time.Hour), 0)
@@ -200,25 +200,18 @@ func (s *Server) serverTLS() (*tls.Config, error) {
 	if cfg.hasFault(FaultNoIntermediate) {
 		chain = nil
 	}
-	return s.tlsConfig(leaf.TLSCertificate(chain...), nil)
+	return s.tlsConfig(leaf.TLSCertificate(chain...))
 }
 
-func (s *Server) tlsConfig(cert tls.Certificate, _ []*x509.Certificate) (*tls.Config, error) {
+func (s *Server) tlsConfig(cert tls.Certificate) (*tls.Config, error) {
 	cfg := &s.cfg
 	clientCAs := s.id.ca.Pool()
 	if cfg.ClientCA != "" {
-		data, err := os.ReadFile(cfg.ClientCA)
+		pool, err := pki.LoadPool(cfg.ClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("read --client-ca: %w", err)
 		}
-		certs, err := pki.ParseCertificatesPEM(data)
-		if err != nil {
-			return nil, fmt.Errorf("read --client-ca %s: %w", cfg.ClientCA, err)
-		}
-		clientCAs = x509.NewCertPool()
-		for _, c := range certs {
-			clientCAs.AddCert(c)
-		}
+		clientCAs = pool
 	}
 	if cfg.hasFault(FaultUnknownClientCA) {
 		other, err := pki.NewHierarchy(pki.HierarchyOptions{Name: "Other"})
@@ -249,7 +242,7 @@ func (s *Server) tlsConfig(cert tls.Certificate, _ []*x509.Certificate) (*tls.Co
 
 func (s *Server) writeClientFiles() error {
 	dir := s.cfg.PKIDir
-	join := func(name string) string { return dir + string(os.PathSeparator) + name }
+	join := func(name string) string { return filepath.Join(dir, name) }
 	s.files = Files{
 		CABundle:       join(fileCA),
 		ClientCert:     join(fileClient),

@@ -428,3 +428,46 @@ func TestBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestOwnCertificates(t *testing.T) {
+	// An organisation's own PKI: the sandbox serves its server certificate
+	// and trusts only its client CA.
+	own, err := pki.NewHierarchy(pki.HierarchyOptions{Name: "Own"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := own.IssueServer(pki.LeafOptions{CommonName: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := own.IssueClient(pki.LeafOptions{CommonName: pki.ClientCommonName("X26ABC1", "X26")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	key, err := pki.EncodePrivateKeyPEM(server.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startSandbox(t, Config{
+		TLSCert:  write("server.pem", pki.EncodeCertificatesPEM(server.Cert, own.SubCA.Cert)),
+		TLSKey:   write("server-key.pem", key),
+		ClientCA: write("client-ca.pem", pki.EncodeCertificatesPEM(own.Root.Cert, own.SubCA.Cert)),
+	})
+	cert := client.TLSCertificate(own.SubCA.Cert)
+	if _, err := tlsDial(t, srv, &tls.Config{RootCAs: own.Pool(), Certificates: []tls.Certificate{cert}}); err != nil {
+		t.Fatalf("a client of the organisation's own CA: %v", err)
+	}
+	sandboxClient := srv.ClientTLSConfig()
+	sandboxClient.RootCAs = own.Pool()
+	if _, err := tlsDial(t, srv, sandboxClient); err == nil || !strings.Contains(err.Error(), "unknown certificate authority") {
+		t.Fatalf("the sandbox's own client certificate should now be refused, got %v", err)
+	}
+}
