@@ -12,10 +12,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +74,19 @@ func run(bin string, concurrency int, d time.Duration, bigSize, chunk int64) err
 		return fmt.Errorf("handshakes: %w", err)
 	}
 	figures = append(figures, figure{name: fmt.Sprintf("handshakes/s, concurrency %d", concurrency), unit: "/s", value: hs, target: 9000})
+	// For scale, not a target: the same with a new mutual-TLS connection
+	// (RSA-2048 on both sides) for every request.
+	fresh, err := sb.freshConnectionClient()
+	if err != nil {
+		sb.stop()
+		return err
+	}
+	hsNew, err := rate(concurrency, d, func(ctx context.Context) error { return fresh.Handshake(ctx) })
+	if err != nil {
+		sb.stop()
+		return fmt.Errorf("handshakes on new connections: %w", err)
+	}
+	figures = append(figures, figure{name: fmt.Sprintf("  the same, new TLS connection each, concurrency %d", concurrency), unit: "/s", value: hsNew})
 	payload := strings.Repeat("meshdoctor benchmark line\n", 40) // ~1 KiB
 	cycles, err := rate(concurrency, d, func(ctx context.Context) error {
 		id, err := client.Send(ctx, mesh.Message{To: sb.profile.Mailbox, WorkflowID: sb.profile.Workflow}, strings.NewReader(payload), int64(len(payload)))
@@ -121,6 +136,10 @@ func run(bin string, concurrency int, d time.Duration, bigSize, chunk int64) err
 
 	fmt.Printf("\n%-52s %12s %12s\n", "measure", "measured", "target")
 	for _, f := range figures {
+		if f.target == 0 {
+			fmt.Printf("%-52s %8.0f %-5s\n", f.name, f.value, f.unit)
+			continue
+		}
 		mark := "ok"
 		if (f.lowerBetter && f.value >= f.target) || (!f.lowerBetter && f.value < f.target) {
 			mark = "BELOW TARGET"
@@ -246,6 +265,19 @@ func (s *sandboxProc) client(chunk int64) (*mesh.Client, error) {
 		return nil, err
 	}
 	return mesh.NewClient(mesh.Config{BaseURL: s.url, Credentials: s.target.Credentials, TLS: tlsCfg, ChunkSize: chunk, MaxRetries: -1})
+}
+
+func (s *sandboxProc) freshConnectionClient() (*mesh.Client, error) {
+	tlsCfg, err := s.target.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	cert := tlsCfg.Certificates[0]
+	tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	return mesh.NewClient(mesh.Config{
+		BaseURL: s.url, Credentials: s.target.Credentials, MaxRetries: -1,
+		Transport: &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: true},
+	})
 }
 
 func (s *sandboxProc) stop() {
