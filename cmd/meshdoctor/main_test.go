@@ -228,3 +228,26 @@ func TestSandboxCommandStartsAndStopsCleanly(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundtripTLSFailuresHaveHints(t *testing.T) {
+	tests := []struct {
+		fault sandbox.Fault
+		hint  string
+	}{
+		{sandbox.FaultUnknownClientCA, "MESH refused this client certificate"},
+		{sandbox.FaultUnknownServerCA, "--ca-bundle"},
+		{sandbox.FaultExpiredServerCert, "has expired"},
+		{sandbox.FaultTLS10Only, "TLS 1.2"},
+		{sandbox.FaultHTTP500, "internal error"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.fault), func(t *testing.T) {
+			_, profile := startTestSandbox(t, tt.fault)
+			r := runCLI(t, nil, "roundtrip", "--profile", profile)
+			if r.code != exitFailed || !strings.Contains(r.stdout, tt.hint) {
+				t.Fatalf("exit %d, want 1 and a hint with %q:\n%s%s", r.code, tt.hint, r.stdout, r.stderr)
+			}
+			assertNoSecrets(t, r)
+		})
+	}
+}

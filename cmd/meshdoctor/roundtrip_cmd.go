@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -326,10 +328,32 @@ func (r *roundtripRun) cleanup(self bool) {
 }
 
 // hintFor turns a failure into the next thing to try, where we know it.
+// (The checks of a later release diagnose these properly; this is the
+// round trip's short version.)
 func hintFor(err error) string {
-	var tokErr *mesh.TokenError
-	if errors.As(err, &tokErr) {
-		return "fix the token inputs: " + string(tokErr.Fault)
+	var dnsErr *net.DNSError
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostErr x509.HostnameError
+	switch msg := err.Error(); {
+	case errors.As(err, &dnsErr):
+		return "the host name does not resolve from here: HSCN hosts (*.ncrs.nhs.uk) resolve only on HSCN; check --env/--route/--url"
+	case errors.As(err, &unknownCA):
+		return "MESH's server certificate is not issued by a CA you trust: pass --ca-bundle with the environment's Spine root and sub-CA certificates"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return "a certificate has expired: check this machine's date, then the certificate's validity"
+	case errors.As(err, &hostErr):
+		return "the server certificate is for another host: check --url or --env/--route"
+	case strings.Contains(msg, "remote error: tls: unknown certificate authority"),
+		strings.Contains(msg, "remote error: tls: certificate required"),
+		strings.Contains(msg, "remote error: tls: bad certificate"):
+		return "MESH refused this client certificate: use the certificate issued for this environment (with its key) and check it has not expired"
+	case strings.Contains(msg, "protocol version"):
+		return "the server and this client share no TLS version: MESH clients need TLS 1.2 or later"
+	case strings.Contains(msg, "connection refused"):
+		return "nothing is listening at that address: check the URL and port, or a firewall"
+	case strings.Contains(msg, "i/o timeout"):
+		return "the connection timed out: a firewall or proxy may be in the way (HTTPS_PROXY is honoured)"
 	}
 	apiErr, ok := mesh.AsAPIError(err)
 	if !ok {
@@ -340,6 +364,10 @@ func hintFor(err error) string {
 		return "MESH refused the credentials: check the mailbox id, MESH_MAILBOX_PASSWORD, MESH_SHARED_KEY and that this machine's clock is right (within 2 hours)"
 	case apiErr.Code == "12":
 		return "the recipient mailbox does not exist in this environment: check --recipient"
+	case apiErr.StatusCode == 400 && strings.Contains(apiErr.Path, "/_ping"):
+		return "MESH over HSCN answers 400 when it does not accept the client certificate"
+	case apiErr.StatusCode >= 500:
+		return "MESH had an internal error: try again later; if it persists, contact the service desk with the time and message id"
 	case apiErr.Code == "16" || apiErr.Code == "17":
 		return "the workflow is not allowed for this sender or recipient: check --workflow with the service desk"
 	}
