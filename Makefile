@@ -31,10 +31,12 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./mesh ./sandbox
 	$(GO) run ./internal/benchrun -bin ./$(BIN)
 
-# Short, bounded fuzz runs of the parsers that face the network.
+# Short, bounded fuzz runs of what faces the network: the token and chunk-range
+# parsers, and the sandbox's router and handlers (no input may make it answer 500).
 fuzz:
 	$(GO) test ./mesh -run '^$$' -fuzz '^FuzzParseToken$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./mesh -run '^$$' -fuzz '^FuzzParseChunkRange$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./sandbox -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin
