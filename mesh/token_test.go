@@ -219,3 +219,32 @@ func FuzzParseToken(f *testing.F) {
 		_ = tok.Verify("password", "TestKey", at, TokenWindow)
 	})
 }
+
+func TestVerifierAllocatesNothingOnSuccess(t *testing.T) {
+	at := time.Date(2026, 11, 25, 3, 10, 0, 0, time.UTC)
+	tok, err := ParseToken(BuildToken(testCreds, "n", 0, at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier("TestKey")
+	v.Verify(&tok, "password", at, TokenWindow) // warm the pool
+	if allocs := testing.AllocsPerRun(100, func() {
+		if err := v.Verify(&tok, "password", at, TokenWindow); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs > 0 {
+		t.Fatalf("Verify allocates %.0f times per call", allocs)
+	}
+}
+
+func BenchmarkVerifier(b *testing.B) {
+	at := time.Now()
+	tok, _ := ParseToken(NewToken(testCreds, at))
+	v := NewVerifier("TestKey")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.Verify(&tok, "password", at, TokenWindow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
