@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -275,10 +276,15 @@ func newTransport(cfg Config, useTLS bool) *http.Transport {
 			Timeout:   30 * time.Second,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		ForceAttemptHTTP2:     useTLS,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:   useTLS,
+		MaxIdleConns:        100,
+		MaxIdleConnsPerHost: 32,
+		// Below the idle timeouts of the proxies in front of MESH (nginx
+		// 75 s, cloud load balancers 60 s), so that the client drops a
+		// connection before the server does: a request written onto a
+		// connection the server is closing fails, and a first POST is
+		// then not retried.
+		IdleConnTimeout:       45 * time.Second,
 		TLSHandshakeTimeout:   30 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
@@ -385,6 +391,9 @@ type request struct {
 	// retry allows retries. It is false for the first POST of a message:
 	// MESH does not de-duplicate, so a retry could send it twice.
 	retry bool
+	// token is the Authorization value of the latest attempt, kept only so
+	// that it can be scrubbed from anything the server echoes back.
+	token string
 }
 
 // do runs r with retries and returns the response when its status is 2xx;
@@ -410,7 +419,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 				return resp, nil
 			}
-			retryAfter = parseRetryAfter(resp.Header.Get(hdrRetryAfter), c.clock())
+			retryAfter = parseRetryAfter(headerValue(resp.Header, hdrRetryAfter), serverNow(resp.Header))
 			err = c.apiError(r, resp)
 		} else {
 			err = c.transportError(r, err)
@@ -431,7 +440,8 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 func (c *Client) roundTrip(ctx context.Context, r *request, h http.Header) (*http.Response, error) {
 	if !r.noAuth {
 		// A token is accepted once: every attempt signs anew.
-		h[hdrAuthorization] = []string{NewToken(c.creds, c.clock())}
+		r.token = NewToken(c.creds, c.clock())
+		h[hdrAuthorization] = []string{r.token}
 	}
 	h[hdrAccept] = c.accept
 	h[hdrUserAgent] = c.userAgent
@@ -468,12 +478,143 @@ func (c *Client) transportError(r *request, err error) error {
 }
 
 // apiError reads (a bounded part of) an unexpected answer and closes it.
+// Secrets the server may echo (a proxy page listing the request headers)
+// are scrubbed before anything of the body reaches the error.
 func (c *Client) apiError(r *request, resp *http.Response) error {
 	buf := c.getBuf()
 	defer c.putBuf(buf)
 	_, _ = buf.ReadFrom(io.LimitReader(resp.Body, maxErrorBody))
 	drainClose(resp.Body)
-	return DecodeError(r.method, r.path, resp.StatusCode, buf.Bytes())
+	return c.decodeError(r, resp.StatusCode, buf.Bytes())
+}
+
+// decodeError is DecodeError with secrets scrubbed from the body before
+// it is read, and from the decoded fields after (JSON escapes such as
+// \u002d can hide a secret from the first pass).
+func (c *Client) decodeError(r *request, status int, body []byte) *APIError {
+	e := DecodeError(r.method, r.path, status, c.scrub(r, body))
+	for _, f := range [...]*string{&e.Event, &e.Code, &e.Description, &e.MessageID, &e.Body} {
+		if *f != "" {
+			*f = string(c.scrub(r, []byte(*f)))
+		}
+	}
+	return e
+}
+
+// redacted replaces a secret in anything the server sent back.
+const redacted = "[REDACTED]"
+
+// minSecretLen is the shortest password or shared key that is scrubbed
+// from server text; a shorter one would mangle ordinary words.
+const minSecretLen = 4
+
+// scrub removes from server-sent text the password, the shared key (as
+// they are, JSON-escaped and HTML-escaped) and any NHSMESH Authorization
+// value, including the one of this request without its scheme.
+func (c *Client) scrub(r *request, b []byte) []byte {
+	if len(b) == 0 {
+		return b
+	}
+	s := string(b)
+	if r != nil && r.token != "" {
+		s = strings.ReplaceAll(s, strings.TrimPrefix(r.token, TokenScheme+" "), redacted)
+	}
+	s = scrubTokens(s)
+	for _, secret := range [...]string{c.creds.Password, c.creds.SharedKey} {
+		if len(secret) < minSecretLen {
+			continue
+		}
+		s = strings.ReplaceAll(s, secret, redacted)
+		if q, err := json.Marshal(secret); err == nil {
+			if e := string(q[1 : len(q)-1]); e != secret {
+				s = strings.ReplaceAll(s, e, redacted)
+			}
+		}
+		if e := html.EscapeString(secret); e != secret {
+			s = strings.ReplaceAll(s, e, redacted)
+		}
+	}
+	return []byte(s)
+}
+
+// scrubTokens replaces every "NHSMESH <value>" (any case) with a marker.
+func scrubTokens(s string) string {
+	upper := asciiUpper(s)
+	if !strings.Contains(upper, TokenScheme) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(upper, TokenScheme)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(redacted)
+		j := i + len(TokenScheme)
+		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+			j++
+		}
+		for j < len(s) && !isTokenEnd(s[j]) {
+			j++
+		}
+		s, upper = s[j:], upper[j:]
+	}
+}
+
+// asciiUpper upper-cases ASCII letters only, so that byte offsets into the
+// result are offsets into s.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+func isTokenEnd(b byte) bool {
+	switch b {
+	case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', ',', ';', '&':
+		return true
+	}
+	return false
+}
+
+// excerpt is the start of a server's answer for an error message, one
+// line, scrubbed of secrets.
+func (c *Client) excerpt(r *request, body []byte) string {
+	if len(body) > maxErrorBody {
+		body = body[:maxErrorBody]
+	}
+	return oneLine(c.scrub(r, body), 200)
+}
+
+// headerValue is h.Get(name), or failing that the first value of a name
+// that matches in any case. Go's transports canonicalise the names they
+// read (HTTP/2 sends them in lower case), but a Config.Transport need not.
+func headerValue(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, vs := range h {
+		if len(vs) > 0 && strings.EqualFold(k, name) {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// serverNow is the time of the server's Date header, else the local time.
+// A Retry-After date is read against it, so that a skewed local clock
+// (one of the faults meshdoctor diagnoses) does not distort the wait.
+func serverNow(h http.Header) time.Time {
+	if t, err := http.ParseTime(headerValue(h, "Date")); err == nil {
+		return t
+	}
+	return time.Now()
 }
 
 // readJSON decodes a JSON answer into v and closes the body. An empty body
@@ -493,9 +634,15 @@ func (c *Client) decodeJSON(r *request, resp *http.Response, body []byte, v any)
 		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s %s: %d answer is not the expected JSON: %v (body: %s)", r.method, r.path, resp.StatusCode, err, oneLine(body, 200))
+		return fmt.Errorf("%s %s: %d answer is not the expected JSON: %v (body: %s)", r.method, r.path, resp.StatusCode, c.scrubErr(r, err), c.excerpt(r, body))
 	}
 	return nil
+}
+
+// scrubErr is err's text scrubbed of secrets (a JSON syntax error can
+// quote the body).
+func (c *Client) scrubErr(r *request, err error) string {
+	return string(c.scrub(r, []byte(err.Error())))
 }
 
 // readBody reads a whole (bounded) answer into a pooled buffer, which the

@@ -132,23 +132,36 @@ func TestClientListAllStopsWhenMESHDoesNotAdvance(t *testing.T) {
 	}
 }
 
+// links.next is followed whether relative or absolute, but only on the
+// same host, and always over BaseURL's scheme.
 func TestClientResolveLink(t *testing.T) {
 	c, err := NewClient(Config{BaseURL: "https://msg.intspineservices.nhs.uk/messageexchange", Credentials: clCreds(clRecipient)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	const from = "/messageexchange/X26ABC2/inbox"
 	tests := []struct {
 		link, path, query, err string
 	}{
-		{"/messageexchange/X26ABC2/inbox?max_results=10&continue_from=abc", "/messageexchange/X26ABC2/inbox", "max_results=10&continue_from=abc", ""},
-		{"https://msg.intspineservices.nhs.uk/messageexchange/X26ABC2/inbox?continue_from=x", "/messageexchange/X26ABC2/inbox", "continue_from=x", ""},
+		{"/messageexchange/X26ABC2/inbox?max_results=10&continue_from=abc", from, "max_results=10&continue_from=abc", ""},
+		{"https://msg.intspineservices.nhs.uk/messageexchange/X26ABC2/inbox?continue_from=x", from, "continue_from=x", ""},
+		{"https://MSG.intspineservices.nhs.uk:443/messageexchange/X26ABC2/inbox?continue_from=x", from, "continue_from=x", ""},
+		// Behind a TLS terminator the server may write http://: the path
+		// is taken, the request still goes over https.
+		{"http://msg.intspineservices.nhs.uk/messageexchange/X26ABC2/inbox?continue_from=x", from, "continue_from=x", ""},
+		{"//msg.intspineservices.nhs.uk/messageexchange/X26ABC2/inbox?continue_from=x", from, "continue_from=x", ""},
+		// Relative references resolve against the page that gave them.
+		{"inbox?continue_from=x", from, "continue_from=x", ""},
+		{"?continue_from=y", from, "continue_from=y", ""},
 		{"https://evil.example/messageexchange/X26ABC2/inbox", "", "", "points away"},
-		{"http://msg.intspineservices.nhs.uk/messageexchange/X26ABC2/inbox", "", "", "points away"},
+		{"https://msg.intspineservices.nhs.uk:8443/messageexchange/X26ABC2/inbox", "", "", "points away"},
+		{"https://msg.intspineservices.nhs.uk.evil.example/messageexchange/X26ABC2/inbox", "", "", "points away"},
+		{"ftp://msg.intspineservices.nhs.uk/messageexchange/X26ABC2/inbox", "", "", "not an http(s) link"},
 		{"/elsewhere/inbox", "", "", "not a /messageexchange path"},
-		{"inbox?continue_from=x", "", "", "not a /messageexchange path"},
+		{"../../elsewhere", "", "", "not a /messageexchange path"},
 	}
 	for _, tt := range tests {
-		path, query, err := c.resolveLink(tt.link)
+		path, query, err := c.resolveLink(from, tt.link)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s: err = %v, want %q", tt.link, err, tt.err)
@@ -158,6 +171,17 @@ func TestClientResolveLink(t *testing.T) {
 		if err != nil || path != tt.path || query != tt.query {
 			t.Errorf("%s: %q %q %v", tt.link, path, query, err)
 		}
+	}
+	// A BaseURL with a port: an absolute link must carry it.
+	c8700, err := NewClient(Config{BaseURL: "https://127.0.0.1:8700", Credentials: clCreds(clRecipient)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c8700.resolveLink(from, "https://127.0.0.1:8700/messageexchange/X26ABC2/inbox?continue_from=x"); err != nil {
+		t.Errorf("same host and port: %v", err)
+	}
+	if _, _, err := c8700.resolveLink(from, "https://127.0.0.1/messageexchange/X26ABC2/inbox"); err == nil {
+		t.Error("a link to the default port was followed for a BaseURL on port 8700")
 	}
 }
 

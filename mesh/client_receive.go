@@ -3,6 +3,7 @@ package mesh
 import (
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,9 +48,10 @@ type MessageInfo struct {
 	Size int64
 }
 
-// messageInfo reads the message headers of an answer.
+// messageInfo reads the message headers of an answer, whatever the case
+// of their names.
 func messageInfo(h http.Header) MessageInfo {
-	get := func(name string) string { return h.Get(name) }
+	get := func(name string) string { return strings.TrimSpace(headerValue(h, name)) }
 	info := MessageInfo{
 		MessageID:         get(HeaderMessageID),
 		From:              get(HeaderFrom),
@@ -75,23 +77,30 @@ func messageInfo(h http.Header) MessageInfo {
 	if info.ContentType == "" {
 		info.ContentType = get(hdrContentType)
 	}
-	if t, err := time.Parse(StatusTimestampLayout, get(HeaderStatusTimestamp)); err == nil {
-		info.StatusTime = t
-	}
+	// yyyyMMddHHmmss on real MESH; ISO 8601 is read too.
+	info.StatusTime = parseMeshTime(get(HeaderStatusTimestamp))
 	return info
 }
 
 // chunkTotal is the message's chunk count from Mex-Chunk-Range, else
-// Mex-Total-Chunks, else 1. A REPORT may say "1:0" (the sandbox does): it
-// is one answer, so 1.
+// Mex-Total-Chunks, else 1. A REPORT may say "1:0" and "0" (the sandbox
+// does): it is one answer, so 1.
 func chunkTotal(h http.Header) int {
-	if cr, err := ParseChunkRange(h.Get(HeaderChunkRange)); err == nil {
+	if cr, ok := answerChunkRange(h); ok {
 		return cr.Total
 	}
-	if n, err := strconv.Atoi(h.Get(HeaderTotalChunks)); err == nil && n > 1 {
+	if n, err := strconv.Atoi(strings.TrimSpace(headerValue(h, HeaderTotalChunks))); err == nil && n > 1 {
 		return n
 	}
 	return 1
+}
+
+// answerChunkRange reads the Mex-Chunk-Range of an answer, allowing the
+// white space ParseChunkRange refuses in a request ("1 : 2").
+func answerChunkRange(h http.Header) (ChunkRange, bool) {
+	v := strings.Join(strings.Fields(headerValue(h, HeaderChunkRange)), "")
+	cr, err := ParseChunkRange(v)
+	return cr, err == nil
 }
 
 func (c *Client) inboxPath(id string) string {
@@ -131,7 +140,7 @@ func (c *Client) Download(ctx context.Context, id string, w io.Writer) (MessageI
 		return MessageInfo{}, err
 	}
 	info := messageInfo(resp.Header)
-	if resp.StatusCode == http.StatusPartialContent && resp.Header.Get(HeaderChunkRange) == "" && resp.Header.Get(HeaderTotalChunks) == "" {
+	if resp.StatusCode == http.StatusPartialContent && headerValue(resp.Header, HeaderChunkRange) == "" && headerValue(resp.Header, HeaderTotalChunks) == "" {
 		drainClose(resp.Body)
 		return info, fmt.Errorf("%s %s: 206 Partial Content without %s: cannot tell how many chunks follow", r.method, r.path, HeaderChunkRange)
 	}
@@ -148,7 +157,7 @@ func (c *Client) Download(ctx context.Context, id string, w io.Writer) (MessageI
 		if err != nil {
 			return info, err
 		}
-		if cr, perr := ParseChunkRange(resp.Header.Get(HeaderChunkRange)); perr == nil && (cr.Index != k || cr.Total != info.TotalChunks) {
+		if cr, ok := answerChunkRange(resp.Header); ok && (cr.Index != k || cr.Total != info.TotalChunks) {
 			drainClose(resp.Body)
 			return info, fmt.Errorf("%s %s: answer is chunk %s, want %d:%d", r.method, r.path, cr, k, info.TotalChunks)
 		}
@@ -176,10 +185,15 @@ func (d *decoder) copy(w io.Writer, resp *http.Response, r *request, k int) (int
 		d.buf = d.c.getCopyBuf()
 	}
 	var src io.Reader = resp.Body
-	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get(hdrContentEncoding))); enc {
+	switch enc := strings.ToLower(strings.TrimSpace(headerValue(resp.Header, hdrContentEncoding))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		if err := d.gzipReader(resp.Body); err != nil {
+			if errors.Is(err, io.EOF) {
+				// No body at all (a REPORT, an empty chunk): nothing to
+				// inflate, whatever the header says.
+				return 0, nil
+			}
 			return 0, fmt.Errorf("%s %s: chunk %d is not valid gzip: %w", r.method, r.path, k, err)
 		}
 		src = d.gz
@@ -231,7 +245,7 @@ func (c *Client) Acknowledge(ctx context.Context, id string) error {
 		return err
 	}
 	defer c.putBuf(buf)
-	if err := sendError(r, resp, buf.Bytes()); err != nil {
+	if err := c.sendError(r, resp, buf.Bytes()); err != nil {
 		return err
 	}
 	if c.version == 1 {

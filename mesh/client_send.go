@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -279,29 +280,31 @@ func (u *uploader) first(ctx context.Context, header http.Header) (string, error
 	}
 	buf, err := c.readBody(r, resp)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w (MESH answered %d, so it may hold the message; its id is unknown)", err, resp.StatusCode)
 	}
 	defer c.putBuf(buf)
-	if err := sendError(r, resp, buf.Bytes()); err != nil {
+	if err := c.sendError(r, resp, buf.Bytes()); err != nil {
 		return "", err
 	}
-	var id string
-	if c.version == 1 {
-		var v SendResponseV1
-		err = c.decodeJSON(r, resp, buf.Bytes(), &v)
-		id = v.MessageID
-	} else {
-		var v SendResponseV2
-		err = c.decodeJSON(r, resp, buf.Bytes(), &v)
-		id = v.MessageID
+	// v1 names the id messageID and v2 message_id (mesh-api.md §3.3), but
+	// servers and versions mix them up: either is taken whichever version
+	// was asked for, then the Mex-MessageID header if the body has none.
+	var v struct {
+		V1 string `json:"messageID"` // also matches messageId: Go matches keys without regard to case
+		V2 string `json:"message_id"`
 	}
-	if err != nil {
-		return "", err
-	}
+	jsonErr := c.decodeJSON(r, resp, buf.Bytes(), &v)
+	id := strings.TrimSpace(firstNonEmpty(v.V1, v.V2))
 	if id == "" {
-		return "", fmt.Errorf("%s %s: %d answer has no message id (body: %s)", r.method, r.path, resp.StatusCode, oneLine(buf.Bytes(), 200))
+		id = strings.TrimSpace(headerValue(resp.Header, HeaderMessageID))
 	}
-	return id, nil
+	switch {
+	case id != "":
+		return id, nil
+	case jsonErr != nil:
+		return "", fmt.Errorf("%w (MESH answered %d, so it may hold the message; its id is unknown)", jsonErr, resp.StatusCode)
+	}
+	return "", fmt.Errorf("%s %s: %d answer has no message id (body: %s); MESH may hold the message, its id is unknown", r.method, r.path, resp.StatusCode, c.excerpt(r, buf.Bytes()))
 }
 
 // next POSTs chunk k (2..n), with retries.
@@ -331,7 +334,7 @@ func (u *uploader) next(ctx context.Context, messageID string, k int) error {
 		return err
 	}
 	defer c.putBuf(buf)
-	return sendError(r, resp, buf.Bytes())
+	return c.sendError(r, resp, buf.Bytes())
 }
 
 // prepare sets r's body to chunk k: a section of a ReaderAt when the data
@@ -410,11 +413,11 @@ func shortBody(err error, got, size int64) error {
 
 // sendError reports a 2xx answer to an upload whose body is a MESH error
 // anyway (errorDescription or detail), as NHS's client does.
-func sendError(r *request, resp *http.Response, body []byte) error {
+func (c *Client) sendError(r *request, resp *http.Response, body []byte) error {
 	if !bytes.Contains(body, []byte(`"errorDescription"`)) && !bytes.Contains(body, []byte(`"detail"`)) {
 		return nil
 	}
-	e := DecodeError(r.method, r.path, resp.StatusCode, body)
+	e := c.decodeError(r, resp.StatusCode, body)
 	if e.Description == "" && e.Code == "" && e.Event == "" {
 		return nil
 	}

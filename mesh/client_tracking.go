@@ -1,9 +1,14 @@
 package mesh
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -61,18 +66,123 @@ func (c *Client) Track(ctx context.Context, id string) (Tracking, error) {
 	if err != nil {
 		return Tracking{}, err
 	}
-	if c.version == 1 {
-		v := new(TrackingV1)
-		if err := c.readJSON(r, resp, v); err != nil {
-			return Tracking{}, err
-		}
-		return trackingV1(v), nil
-	}
-	v := new(TrackingV2)
-	if err := c.readJSON(r, resp, v); err != nil {
+	buf, err := c.readBody(r, resp)
+	if err != nil {
 		return Tracking{}, err
 	}
-	return trackingV2(v), nil
+	defer c.putBuf(buf)
+	body := buf.Bytes()
+	// Tracking is informational: a field of an unexpected JSON type (a
+	// string where a number was expected, a "SUCCESS" where a boolean
+	// was) loses that field, not the whole answer. The fields servers
+	// disagree on are then read again by hand.
+	var flex trackingFlex
+	if err := c.decodeTracking(r, resp, body, &flex); err != nil {
+		return Tracking{}, err
+	}
+	if c.version == 1 {
+		v := new(TrackingV1)
+		if err := c.decodeTracking(r, resp, body, v); err != nil {
+			return Tracking{}, err
+		}
+		t := trackingV1(v)
+		t.fill(&flex)
+		return t, nil
+	}
+	v := new(TrackingV2)
+	if err := c.decodeTracking(r, resp, body, v); err != nil {
+		return Tracking{}, err
+	}
+	t := trackingV2(v)
+	t.fill(&flex)
+	return t, nil
+}
+
+// decodeTracking is decodeJSON that lets a field of the wrong type pass:
+// Go's decoder skips such a field and goes on with the rest. A body that
+// is not a JSON object at all, or is empty, is still an error.
+func (c *Client) decodeTracking(r *request, resp *http.Response, body []byte, v any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		return fmt.Errorf("%s %s: %d answer has no tracking record", r.method, r.path, resp.StatusCode)
+	}
+	err := json.Unmarshal(trimmed, v)
+	var typeErr *json.UnmarshalTypeError
+	if err == nil || errors.As(err, &typeErr) && typeErr.Field != "" {
+		return nil
+	}
+	return c.decodeJSON(r, resp, body, v)
+}
+
+// trackingFlex holds the tracking fields whose JSON type varies between
+// versions and servers, in either version's spelling.
+type trackingFlex struct {
+	StatusSuccessV1 json.RawMessage `json:"statusSuccess"`
+	StatusSuccessV2 json.RawMessage `json:"status_success"`
+	ChunkCount      json.RawMessage `json:"chunkCount"`
+	FileSize        json.RawMessage `json:"fileSize"`
+}
+
+// fill sets what the typed decode could not read.
+func (t *Tracking) fill(f *trackingFlex) {
+	// The typed decode leaves a wrong-typed *bool allocated and false, so
+	// the flag is always read from the raw value.
+	t.StatusSuccess = nil
+	for _, raw := range [...]json.RawMessage{f.StatusSuccessV2, f.StatusSuccessV1} {
+		if b, ok := jsonFlag(raw); ok {
+			t.StatusSuccess = &b
+			break
+		}
+	}
+	if t.V2 != nil {
+		t.V2.StatusSuccess = t.StatusSuccess
+	}
+	if t.V1 != nil {
+		if t.ChunkCount == 0 {
+			if n := jsonCount(f.ChunkCount); n > 0 {
+				t.ChunkCount = n
+			}
+		}
+		if t.FileSize == 0 {
+			if n, ok := jsonInt64(f.FileSize); ok {
+				t.FileSize = n
+			}
+		}
+	}
+}
+
+// jsonFlag reads a success flag: true/false, or a string such as
+// SUCCESS/ERROR, Y/N, true/false in any case.
+func jsonFlag(raw json.RawMessage) (bool, bool) {
+	var b bool
+	if json.Unmarshal(raw, &b) == nil && len(bytes.TrimSpace(raw)) > 0 && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return b, true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false, false
+	}
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "SUCCESS", "TRUE", "Y", "YES", "1":
+		return true, true
+	case "ERROR", "FAILURE", "FAILED", "FALSE", "N", "NO", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// jsonInt64 reads a number or a numeric string.
+func jsonInt64(raw json.RawMessage) (int64, bool) {
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, false
+		}
+		n = json.Number(strings.TrimSpace(s))
+	}
+	i, err := n.Int64()
+	return i, err == nil && i >= 0
 }
 
 func trackingV2(v *TrackingV2) Tracking {
@@ -81,7 +191,7 @@ func trackingV2(v *TrackingV2) Tracking {
 		LocalID:           v.LocalID,
 		WorkflowID:        v.WorkflowID,
 		FileName:          v.Filename,
-		Status:            strings.ToLower(v.Status),
+		Status:            normaliseStatus(v.Status),
 		StatusCode:        v.StatusCode,
 		StatusEvent:       v.StatusEvent,
 		StatusDescription: v.StatusDescription,
@@ -99,12 +209,13 @@ func trackingV2(v *TrackingV2) Tracking {
 }
 
 func trackingV1(v *TrackingV1) Tracking {
-	t := Tracking{
-		MessageID:         v.MessageID,
+	// StatusSuccess ("SUCCESS"/"ERROR") is set by fill.
+	return Tracking{
+		MessageID:         firstNonEmpty(v.MessageID, v.DTSID),
 		LocalID:           v.LocalID,
 		WorkflowID:        v.WorkflowID,
 		FileName:          v.FileName,
-		Status:            strings.ToLower(v.Status),
+		Status:            normaliseStatus(v.Status),
 		StatusCode:        v.StatusCode,
 		StatusEvent:       v.StatusEvent,
 		StatusDescription: v.StatusDescription,
@@ -117,40 +228,78 @@ func trackingV1(v *TrackingV1) Tracking {
 		RecipientOrgCode:  v.RecipientOrgCode,
 		RecipientOrgName:  v.RecipientOrgName,
 		Sender:            v.Sender,
-		MessageType:       strings.ToUpper(v.MessageType),
+		MessageType:       strings.ToUpper(strings.TrimSpace(v.MessageType)),
 		LinkedMessageID:   v.LinkedMsgID,
 		Checksum:          v.Checksum,
 		ChunkCount:        v.ChunkCount,
 		FileSize:          v.FileSize,
 		V1:                v,
 	}
-	switch strings.ToUpper(v.StatusSuccess) {
-	case "SUCCESS":
-		t.StatusSuccess = new(true)
-	case "ERROR":
-		t.StatusSuccess = new(false)
-	}
-	return t
+}
+
+// normaliseStatus lower-cases a tracking status and joins its words with
+// nothing ("Accepted", "ACCEPTED", " accepted " are all "accepted").
+func normaliseStatus(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), ""))
 }
 
 // parseMeshTime reads a MESH time as UTC unless it names a zone; the zero
 // time when it is empty or unreadable. v2 answers use ISO 8601 (with or
-// without a zone and fraction), v1 answers yyyyMMddHHmmss.
+// without a zone, "Z", "+01:00", "+0100" or "+01", and a fraction; "T" or
+// a space between date and time), v1 answers and headers yyyyMMddHHmmss,
+// which the SPEC's v2 examples use too; a fraction after it ("…ss.fff" or
+// more digits) and a minute-precision yyyyMMddHHmm are read as well.
 func parseMeshTime(s string) time.Time {
-	s = strings.TrimSpace(s)
+	s = asciiUpper(strings.TrimSpace(s))
 	if s == "" {
 		return time.Time{}
 	}
+	if t, ok := parseCompactTime(s); ok {
+		return t
+	}
+	if len(s) > 10 && s[10] == ' ' {
+		s = s[:10] + "T" + s[11:]
+	}
 	for _, layout := range [...]string{
-		time.RFC3339Nano,
-		"2006-01-02T15:04:05.999999999",
-		"2006-01-02 15:04:05.999999999Z07:00",
-		"2006-01-02 15:04:05.999999999",
-		StatusTimestampLayout,
+		"2006-01-02T15:04:05Z07:00",
+		"2006-01-02T15:04:05Z0700",
+		"2006-01-02T15:04:05Z07",
+		"2006-01-02T15:04:05",
+		"2006-01-02T15:04Z07:00",
+		"2006-01-02T15:04",
 	} {
+		// A fraction after the seconds is accepted by every layout.
 		if t, err := time.Parse(layout, s); err == nil {
 			return t
 		}
 	}
 	return time.Time{}
+}
+
+// parseCompactTime reads yyyyMMddHHmm[ss[fraction]], with the fraction as
+// more digits or after a dot.
+func parseCompactTime(s string) (time.Time, bool) {
+	digits, frac, _ := strings.Cut(s, ".")
+	if !allDigits(digits) || (frac != "" && !allDigits(frac)) {
+		return time.Time{}, false
+	}
+	switch {
+	case len(digits) == 12 && frac == "":
+		t, err := time.Parse(TimestampLayout, digits)
+		return t, err == nil
+	case len(digits) >= 14:
+		if len(digits) > 14 {
+			if frac != "" {
+				return time.Time{}, false
+			}
+			frac = digits[14:]
+		}
+		t, err := time.Parse(StatusTimestampLayout, digits[:14])
+		if err != nil || len(frac) > 9 {
+			return time.Time{}, false
+		}
+		ns, _ := strconv.Atoi((frac + "000000000")[:9])
+		return t.Add(time.Duration(ns)), true
+	}
+	return time.Time{}, false
 }
