@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -130,6 +131,10 @@ func (a *api) routeTable() []route {
 		// Lookups: MESH relies on mutual TLS there, no token.
 		mk("/messageexchange/endpointlookup/{ods}/{workflow}", kindMESH, (*api).endpointLookup, get),
 		mk("/messageexchange/workflowsearch/{workflow}", kindMESH, (*api).workflowSearch, get),
+		// The lookup's path before it moved under /messageexchange (API
+		// specification of 2021, SPEC@f9b9151), as mesh-client releases
+		// before 2.0 call it (lookup_endpoint).
+		mk("/endpointlookup/mesh/{ods}/{workflow}", kindMESH, (*api).endpointLookup, get),
 		// Mailbox routes.
 		mk("/messageexchange/{mailbox}", kindMailbox, (*api).handshake, get, post),
 		mk("/messageexchange/{mailbox}/update", kindMailbox, (*api).update, post),
@@ -180,6 +185,11 @@ func splitPath(p string, out *[maxSegments]string) (int, bool) {
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer recoverInternal(w)
+	if r.ContentLength != 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+		body := &watchedBody{ReadCloser: r.Body}
+		r.Body = body
+		w = &drainOnError{ResponseWriter: w, body: body, expect: r.Header.Get("Expect") != ""}
+	}
 	var segs [maxSegments]string
 	n, ok := splitPath(r.URL.EscapedPath(), &segs)
 	var allow []string
@@ -326,6 +336,55 @@ var (
 	ctJSON = []string{mediaJSON}
 	ctV2   = []string{mediaV2}
 )
+
+// drainOnError reads what is left of a request body before an error answer
+// goes out, as the proxies in front of MESH do (they take in the request,
+// or linger reading it, before the answer). Without it a client still
+// sending when the answer comes (a send to an unknown mailbox, a bad token,
+// a body over the size limit) can have its connection reset and never see
+// the answer; and curl, which asks "Expect: 100-continue" for large
+// uploads, takes a 417 that arrives before "100 Continue" as the server
+// refusing the expectation and sends the request again without it, with
+// the same, now used, token: a misleading 403. Reading the body answers the
+// expectation with 100 Continue first. The one answer given without
+// reading is a 413 to a client that is waiting for 100 Continue: it sends
+// nothing more. Draining is bounded in time.
+type drainOnError struct {
+	http.ResponseWriter
+	body    *watchedBody
+	expect  bool // the client asked for 100 Continue
+	drained bool
+}
+
+// drainTimeout bounds how long an error answer waits for a body.
+const drainTimeout = 30 * time.Second
+
+func (d *drainOnError) WriteHeader(status int) {
+	if status >= 400 && !d.drained {
+		d.drained = true
+		if !(status == http.StatusRequestEntityTooLarge && d.expect && !d.body.read) {
+			rc := http.NewResponseController(d.ResponseWriter)
+			_ = rc.SetReadDeadline(time.Now().Add(drainTimeout))
+			_, _ = io.Copy(io.Discard, d.body.ReadCloser)
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+	}
+	d.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (d *drainOnError) Unwrap() http.ResponseWriter { return d.ResponseWriter }
+
+// watchedBody notes whether a handler has read the request body.
+type watchedBody struct {
+	io.ReadCloser
+	read bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.read = true
+	return b.ReadCloser.Read(p)
+}
 
 func writeRaw(w http.ResponseWriter, status int, ct []string, body []byte) {
 	h := w.Header()

@@ -55,14 +55,13 @@ func (a *api) serveMessage(w http.ResponseWriter, r *http.Request, c *reqCtx, id
 	}
 	h := w.Header()
 	report := v.meta.Type == mesh.MessageTypeReport
-	gz := v.meta.Encoding == "gzip" && !report
-	inflate := gz && !acceptsGzip(r)
-	a.setMessageHeaders(h, &v, c, inflate)
 	if report || head {
+		a.setMessageHeaders(h, &v, c, bodyAsStored)
 		h["Content-Length"] = []string{"0"}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	gz := v.meta.Encoding == "gzip"
 	status := http.StatusOK
 	if k < v.meta.Total {
 		status = http.StatusPartialContent
@@ -80,10 +79,11 @@ func (a *api) serveMessage(w http.ResponseWriter, r *http.Request, c *reqCtx, id
 	} else {
 		src = bytes.NewReader(v.data)
 	}
-	if inflate {
+	if gz && !acceptsGzip(r) {
 		zr, err := getGzipReader(src)
 		if err == nil {
 			defer putGzipReader(zr)
+			a.setMessageHeaders(h, &v, c, bodyInflated)
 			w.WriteHeader(status)
 			if _, readErr, _ := copyBody(w, zr); readErr != nil {
 				// Cut the response short rather than end a broken stream cleanly.
@@ -98,9 +98,12 @@ func (a *api) serveMessage(w http.ResponseWriter, r *http.Request, c *reqCtx, id
 				return
 			}
 		}
-		inflate = false
-		a.setMessageHeaders(h, &v, c, false)
 	}
+	body := bodyAsStored
+	if gz {
+		body = bodyGzip
+	}
+	a.setMessageHeaders(h, &v, c, body)
 	if gz {
 		h["Content-Encoding"] = []string{"gzip"}
 	}
@@ -113,10 +116,53 @@ func (a *api) serveMessage(w http.ResponseWriter, r *http.Request, c *reqCtx, id
 	_, _, _ = copyBody(w, src)
 }
 
+// Response header names of a download, all lower case. HTTP names are
+// case-insensitive, but NHS's .NET client looks them up with a
+// case-sensitive comparison against lower-case names ("mex-chunk-range",
+// "mex-messageid", ...; dotnet-mesh-client Helpers/ResponseHelper.cs
+// GetHeaderItemValue), and both MESH itself (the API specification's
+// example responses) and NHS's mesh-sandbox (Starlette lower-cases every
+// response header) send them in lower case. Go clients canonicalise
+// whatever they receive, so nothing is lost for them. Standard headers
+// (Content-Type, ETag, ...) keep their canonical form: net/http looks
+// those up by canonical key.
+var (
+	rhFrom              = strings.ToLower(mesh.HeaderFrom)
+	rhTo                = strings.ToLower(mesh.HeaderTo)
+	rhWorkflowID        = strings.ToLower(mesh.HeaderWorkflowID)
+	rhChunkRange        = strings.ToLower(mesh.HeaderChunkRange)
+	rhTotalChunks       = strings.ToLower(mesh.HeaderTotalChunks)
+	rhAddressType       = strings.ToLower(mesh.HeaderAddressType)
+	rhLocalID           = strings.ToLower(mesh.HeaderLocalID)
+	rhPartnerID         = strings.ToLower(mesh.HeaderPartnerID)
+	rhFileName          = strings.ToLower(mesh.HeaderFileName)
+	rhSubject           = strings.ToLower(mesh.HeaderSubject)
+	rhVersion           = strings.ToLower(mesh.HeaderVersion)
+	rhMessageType       = strings.ToLower(mesh.HeaderMessageType)
+	rhMessageID         = strings.ToLower(mesh.HeaderMessageID)
+	rhContentCompressed = strings.ToLower(mesh.HeaderContentCompressed)
+	rhContentEncrypted  = strings.ToLower(mesh.HeaderContentEncrypted)
+	rhChecksum          = strings.ToLower(mesh.HeaderChecksum)
+	rhContentType       = strings.ToLower(mesh.HeaderContentType)
+	rhLinkedMsgID       = strings.ToLower(mesh.HeaderLinkedMsgID)
+	rhStatusCode        = strings.ToLower(mesh.HeaderStatusCode)
+	rhStatusEvent       = strings.ToLower(mesh.HeaderStatusEvent)
+	rhStatusDescription = strings.ToLower(mesh.HeaderStatusDescription)
+	rhStatusSuccess     = strings.ToLower(mesh.HeaderStatusSuccess)
+	rhStatusTimestamp   = strings.ToLower(mesh.HeaderStatusTimestamp)
+)
+
+// How a download's body goes out, for its headers.
+const (
+	bodyAsStored = iota // as stored (or no body: HEAD, REPORT)
+	bodyGzip            // stored gzip, sent gzip-encoded
+	bodyInflated        // stored gzip, inflated for a client that does not accept gzip
+)
+
 // setMessageHeaders writes the mex headers of a download (mesh-api.md §3.7,
 // §6): empty values are left out, except the Y/N flags, which real MESH
 // always sends.
-func (a *api) setMessageHeaders(h http.Header, v *chunkView, c *reqCtx, inflated bool) {
+func (a *api) setMessageHeaders(h http.Header, v *chunkView, c *reqCtx, body int) {
 	m := &v.meta
 	vals := make([]string, 0, 28)
 	set := func(key, val string) {
@@ -132,57 +178,68 @@ func (a *api) setMessageHeaders(h http.Header, v *chunkView, c *reqCtx, inflated
 	if report && m.ReportTo != "" {
 		to = m.ReportTo
 	}
-	set(mesh.HeaderFrom, m.Sender)
-	set(mesh.HeaderTo, to)
-	set(mesh.HeaderWorkflowID, m.WorkflowID)
+	set(rhFrom, m.Sender)
+	set(rhTo, to)
+	set(rhWorkflowID, m.WorkflowID)
 	if !report {
-		set(mesh.HeaderChunkRange, strconv.Itoa(v.k)+":"+strconv.Itoa(m.Total))
-		set(mesh.HeaderTotalChunks, strconv.Itoa(m.Total))
+		// A REPORT has no chunks and says nothing about them: NHS's
+		// JavaScript client keeps fetching …/{id}/{k+1} while
+		// mex-chunk-range says more follow, so NHS's sandbox's "1:0"
+		// would send it round for ever; without the header every NHS
+		// client takes the REPORT as one piece.
+		set(rhChunkRange, strconv.Itoa(v.k)+":"+strconv.Itoa(m.Total))
+		set(rhTotalChunks, strconv.Itoa(m.Total))
 	}
-	set(mesh.HeaderAddressType, "ALL")
-	set(mesh.HeaderLocalID, m.LocalID)
-	set(mesh.HeaderPartnerID, m.PartnerID)
+	set(rhAddressType, "ALL")
+	set(rhLocalID, m.LocalID)
+	set(rhPartnerID, m.PartnerID)
 	fileName := m.FileName
 	if fileName == "" {
 		fileName = m.ID + ".dat"
 	}
-	set(mesh.HeaderFileName, fileName)
-	set(mesh.HeaderSubject, m.Subject)
-	set(mesh.HeaderVersion, "1.0")
-	set(mesh.HeaderMessageType, m.Type)
-	set(mesh.HeaderMessageID, m.ID)
-	set(mesh.HeaderContentCompressed, mesh.FormatFlag(m.Compressed))
-	set(mesh.HeaderContentEncrypted, mesh.FormatFlag(m.Encrypted))
-	set(mesh.HeaderChecksum, m.Checksum)
+	set(rhFileName, fileName)
+	set(rhSubject, m.Subject)
+	set(rhVersion, "1.0")
+	set(rhMessageType, m.Type)
+	set(rhMessageID, m.ID)
+	// The flag is the sender's word about the payload, except that a body
+	// that goes out gzip-encoded is flagged Y, as NHS's sandbox does
+	// (handlers/inbox.py): NHS's Python client reads the flag as
+	// message.compressed and its own sandbox test of transparent
+	// compression (mesh_sandbox_tests.py test_transparent_compression)
+	// expects it set for a message sent with only Content-Encoding: gzip.
+	set(rhContentCompressed, mesh.FormatFlag(m.Compressed || body == bodyGzip))
+	set(rhContentEncrypted, mesh.FormatFlag(m.Encrypted))
+	set(rhChecksum, m.Checksum)
 	mexType := m.MexContentType
 	if mexType == "" {
 		mexType = m.ContentType
 	}
-	set(mesh.HeaderContentType, mexType)
+	set(rhContentType, mexType)
 	if report || m.Err != nil {
 		ev := m.Err
 		if ev == nil {
 			ev = &statusEvent{}
 		}
-		set(mesh.HeaderLinkedMsgID, ev.LinkedMsgID)
-		set(mesh.HeaderStatusCode, ev.Code)
-		set(mesh.HeaderStatusEvent, ev.Event)
-		set(mesh.HeaderStatusDescription, ev.Description)
-		set(mesh.HeaderStatusSuccess, "ERROR")
+		set(rhLinkedMsgID, ev.LinkedMsgID)
+		set(rhStatusCode, ev.Code)
+		set(rhStatusEvent, ev.Event)
+		set(rhStatusDescription, ev.Description)
+		set(rhStatusSuccess, "ERROR")
 		at := ev.Time
 		if at.IsZero() {
 			at = m.Delivered
 		}
-		set(mesh.HeaderStatusTimestamp, at.UTC().Format(mesh.StatusTimestampLayout))
+		set(rhStatusTimestamp, at.UTC().Format(mesh.StatusTimestampLayout))
 	} else {
-		set(mesh.HeaderStatusCode, "00")
-		set(mesh.HeaderStatusEvent, "TRANSFER")
-		set(mesh.HeaderStatusDescription, "Transferred to recipient mailbox")
-		set(mesh.HeaderStatusSuccess, "SUCCESS")
-		set(mesh.HeaderStatusTimestamp, m.Delivered.UTC().Format(mesh.StatusTimestampLayout))
+		set(rhStatusCode, "00")
+		set(rhStatusEvent, "TRANSFER")
+		set(rhStatusDescription, "Transferred to recipient mailbox")
+		set(rhStatusSuccess, "SUCCESS")
+		set(rhStatusTimestamp, m.Delivered.UTC().Format(mesh.StatusTimestampLayout))
 	}
 	etag := `"` + m.ID + "." + strconv.Itoa(v.k)
-	if inflated {
+	if body == bodyInflated {
 		etag += ".identity"
 	}
 	set("ETag", etag+`"`)

@@ -211,7 +211,13 @@ func (a *api) sendChunk(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		return
 	}
 	if c.v2 {
-		writeEmpty(w, http.StatusAccepted)
+		// The specification documents no v2 body here. NHS's sandbox sends
+		// the JSON value null (views/outbox.py upload_chunk_response), and
+		// NHS's .NET client JSON-decodes every chunk answer
+		// (MeshOutboxService.SendChunkedMessageAsync), which fails on an
+		// empty body but not on null; a client that ignores the body is
+		// unaffected either way.
+		writeBody(w, c, http.StatusAccepted, []byte("null"))
 		return
 	}
 	b := make([]byte, 0, 64)

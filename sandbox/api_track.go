@@ -161,11 +161,15 @@ func (a *api) trackingV1(m *msgMeta) mesh.TrackingV1 {
 func (a *api) trackingV2(m *msgMeta) mesh.TrackingV2 {
 	rcp := a.party(m.Recipient)
 	ok := m.Type == mesh.MessageTypeData && m.Err == nil
+	fileName := m.FileName
+	if fileName == "" && m.Type == mesh.MessageTypeData {
+		fileName = m.ID + ".dat" // as v1 and the download's mex-filename say
+	}
 	t := mesh.TrackingV2{
 		MessageID:        m.ID,
 		LocalID:          m.LocalID,
 		WorkflowID:       m.WorkflowID,
-		Filename:         m.FileName,
+		Filename:         fileName,
 		ExpiryTime:       isoTime(m.inboxExpiryTime()),
 		UploadTimestamp:  isoTime(m.Created),
 		Recipient:        m.Recipient,
