@@ -94,10 +94,10 @@ func DecodeError(method, path string, status int, body []byte) *APIError {
 	}
 	var probe struct {
 		// v1
-		MessageIDv1      string `json:"messageID"`
-		ErrorEvent       string `json:"errorEvent"`
-		ErrorCode        string `json:"errorCode"`
-		ErrorDescription string `json:"errorDescription"`
+		MessageIDv1      string   `json:"messageID"`
+		ErrorEvent       string   `json:"errorEvent"`
+		ErrorCode        flexCode `json:"errorCode"`
+		ErrorDescription string   `json:"errorDescription"`
 		// v2, and FastAPI validation (detail may be a list or a string)
 		MessageIDv2 string          `json:"message_id"`
 		Detail      json.RawMessage `json:"detail"`
@@ -110,13 +110,13 @@ func DecodeError(method, path string, status int, body []byte) *APIError {
 	}
 	e.MessageID = firstNonEmpty(probe.MessageIDv1, probe.MessageIDv2)
 	if probe.ErrorEvent != "" || probe.ErrorCode != "" || probe.ErrorDescription != "" {
-		e.Event, e.Code, e.Description = probe.ErrorEvent, probe.ErrorCode, probe.ErrorDescription
+		e.Event, e.Code, e.Description = probe.ErrorEvent, string(probe.ErrorCode), probe.ErrorDescription
 		return e
 	}
 	if len(probe.Detail) > 0 {
 		var details []struct {
 			Event string          `json:"event"`
-			Code  string          `json:"code"`
+			Code  flexCode        `json:"code"`
 			Msg   string          `json:"msg"`
 			Loc   json.RawMessage `json:"loc"`
 		}
@@ -124,7 +124,7 @@ func DecodeError(method, path string, status int, body []byte) *APIError {
 		switch {
 		case json.Unmarshal(probe.Detail, &details) == nil && len(details) > 0:
 			d := details[0]
-			e.Event, e.Code, e.Description = d.Event, d.Code, d.Msg
+			e.Event, e.Code, e.Description = d.Event, string(d.Code), d.Msg
 			if len(d.Loc) > 0 && d.Event == "" && d.Code == "" {
 				e.Description = strings.TrimSpace(d.Msg + " " + string(d.Loc))
 			}
@@ -139,6 +139,27 @@ func DecodeError(method, path string, status int, body []byte) *APIError {
 	}
 	e.Body = oneLine(body, 200)
 	return e
+}
+
+// flexCode reads an error code written as a string ("12") or, as the 2021
+// specification's schema allowed, a number (12, read as "12"; 2 as "02").
+type flexCode string
+
+func (c *flexCode) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*c = flexCode(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return nil // an unreadable code is no code, not a failed decode
+	}
+	if len(n) == 1 {
+		n = "0" + n
+	}
+	*c = flexCode(n)
+	return nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -28,6 +28,10 @@ func TestDecodeError(t *testing.T) {
 			"", "", `field required ["header","mex-clientversion"]`, "", false},
 		{"FastAPI string", 404, `{"detail":"Not Found"}`, "", "", "Not Found", "", false},
 		{"generic", 500, `{"message":"An internal error occurred.\n\nPlease contact support."}`, "", "", "An internal error occurred. Please contact support.", "", false},
+		{"numeric code", 417, `{"errorEvent":"SEND","errorCode":12,"errorDescription":"Unregistered to address"}`,
+			"SEND", "12", "Unregistered to address", "", false},
+		{"numeric one-digit code", 417, `{"detail":[{"event":"COLLECT","code":2,"msg":"missing"}]}`,
+			"COLLECT", "02", "missing", "", false},
 		{"empty 403", 403, ``, "", "", "", "", true},
 	}
 	for _, tt := range tests {

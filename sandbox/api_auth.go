@@ -1,9 +1,6 @@
 package sandbox
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"hash"
 	"hash/maphash"
 	"net/http"
 	"strings"
@@ -34,29 +31,25 @@ const (
 // authenticator checks NHSMESH tokens: structure, mailbox, HMAC, clock
 // window and single use, with one HMAC and one map insert per request.
 type authenticator struct {
-	opts   apiOptions
-	st     *store
-	seeds  [2]maphash.Seed
-	states sync.Pool // *authState
-	replay replayCache
+	opts     apiOptions
+	st       *store
+	verifier *mesh.Verifier
+	seeds    [2]maphash.Seed
+	states   sync.Pool // *authState
+	replay   replayCache
 }
 
-// authState is per-request scratch space, pooled so that checking a token
-// allocates nothing beyond what parsing it does.
+// authState is per-request scratch space for the replay key, pooled so
+// that checking a token allocates nothing beyond what parsing it does.
 type authState struct {
-	mac    hash.Hash
-	msg    []byte
-	sum    []byte
-	keyA   maphash.Hash
-	keyB   maphash.Hash
-	digest [sha256.Size]byte
+	keyA maphash.Hash
+	keyB maphash.Hash
 }
 
 func newAuthenticator(opts apiOptions, st *store) *authenticator {
-	a := &authenticator{opts: opts, st: st, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
-	key := []byte(opts.SharedKey)
+	a := &authenticator{opts: opts, st: st, verifier: mesh.NewVerifier(opts.SharedKey), seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	a.states.New = func() any {
-		s := &authState{mac: hmac.New(sha256.New, key), msg: make([]byte, 0, 256), sum: make([]byte, 0, sha256.Size)}
+		s := &authState{}
 		s.keyA.SetSeed(a.seeds[0])
 		s.keyB.SetSeed(a.seeds[1])
 		return s
@@ -89,46 +82,18 @@ func (a *authenticator) check(r *http.Request, pathMailbox string) (*Mailbox, *a
 	if mb == nil {
 		return nil, &errAuthNoBox
 	}
-	s := a.states.Get().(*authState)
-	defer a.states.Put(s)
-	if !s.verifyHMAC(&tok, mb.Password) {
+	// A wrong digest and a stale timestamp look the same to the client, as
+	// on the real service: "Invalid Authentication Token".
+	now := a.opts.Now()
+	if a.verifier.Verify(&tok, mb.Password, now, a.opts.TokenWindow) != nil {
 		return nil, &errAuthToken
 	}
-	now := a.opts.Now()
-	if w := a.opts.TokenWindow; w > 0 {
-		skew := tok.Time.Sub(now)
-		if skew > w || skew < -w {
-			return nil, &errAuthToken
-		}
-	}
+	s := a.states.Get().(*authState)
+	defer a.states.Put(s)
 	if a.opts.SingleUseTokens && !a.replay.add(s.replayKey(&tok), now.UnixNano()) {
 		return nil, &errAuthToken
 	}
 	return mb, nil
-}
-
-// verifyHMAC recomputes the token's HMAC-SHA256 (key: the shared key;
-// message: mailbox:nonce:nonce_count:password:timestamp) and compares it,
-// in constant time and without regard to hex case, with the token's.
-func (s *authState) verifyHMAC(t *mesh.Token, password string) bool {
-	if !decodeHex(s.digest[:], t.HMAC) {
-		return false
-	}
-	m := s.msg[:0]
-	m = append(m, t.Mailbox...)
-	m = append(m, ':')
-	m = append(m, t.Nonce...)
-	m = append(m, ':')
-	m = append(m, t.NonceCount...)
-	m = append(m, ':')
-	m = append(m, password...)
-	m = append(m, ':')
-	m = append(m, t.Timestamp...)
-	s.msg = m[:0]
-	s.mac.Reset()
-	s.mac.Write(m)
-	s.sum = s.mac.Sum(s.sum[:0])
-	return hmac.Equal(s.sum, s.digest[:])
 }
 
 // replayKey is a 128-bit hash of (mailbox, nonce, nonce_count).
@@ -144,33 +109,6 @@ func (s *authState) replayKey(t *mesh.Token) [2]uint64 {
 		k[i] = h.Sum64()
 	}
 	return k
-}
-
-func decodeHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		hi, ok1 := hexVal(s[2*i])
-		lo, ok2 := hexVal(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-func hexVal(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // replayCache remembers the tokens that authenticated, oldest first, and

@@ -245,28 +245,15 @@ func TestAuthFailures(t *testing.T) {
 	})
 }
 
-func TestVerifyHMACAgreesWithMesh(t *testing.T) {
+func TestReplayKeyAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
 	a := newAuthenticator(apiOptions{SharedKey: "TestKey"}, nil)
 	st := a.states.Get().(*authState)
-	now := time.Now()
-	for _, c := range []mesh.Credentials{
-		{Mailbox: "X26ABC1", Password: "password", SharedKey: "TestKey"},
-		{Mailbox: "X26ABC1", Password: "wrong", SharedKey: "TestKey"},
-		{Mailbox: "X26ABC1", Password: "password", SharedKey: "Other"},
-		{Mailbox: "X26ABC1", Password: strings.Repeat("long password ", 40), SharedKey: "TestKey"},
-	} {
-		tok, err := mesh.ParseToken(mesh.NewToken(c, now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := tok.Verify("password", "TestKey", now, 0) == nil
-		if got := st.verifyHMAC(&tok, "password"); got != want {
-			t.Errorf("%v: verifyHMAC %v, mesh %v", c, got, want)
-		}
-	}
-	tok, _ := mesh.ParseToken(mesh.NewToken(mesh.Credentials{Mailbox: "X26ABC1", Password: "password", SharedKey: "TestKey"}, now))
-	if allocs := testing.AllocsPerRun(100, func() { st.verifyHMAC(&tok, "password"); st.replayKey(&tok) }); allocs != 0 {
-		t.Errorf("verifyHMAC and replayKey allocate %v times", allocs)
+	tok, _ := mesh.ParseToken(mesh.NewToken(mesh.Credentials{Mailbox: "X26ABC1", Password: "password", SharedKey: "TestKey"}, time.Now()))
+	if allocs := testing.AllocsPerRun(100, func() { st.replayKey(&tok) }); allocs != 0 {
+		t.Errorf("replayKey allocates %v times", allocs)
 	}
 }
 

@@ -81,6 +81,8 @@ func Start(cfg Config) (*Server, error) {
 		scheme = "https"
 		if cfg.hasFault(FaultReset) {
 			ln = &resetListener{Listener: ln}
+		} else {
+			ln = lingerListener{ln}
 		}
 		ln = tls.NewListener(ln, tlsConfig)
 	}
@@ -468,4 +470,45 @@ func (l *resetListener) Accept() (net.Conn, error) {
 			c.Close()
 		}()
 	}
+}
+
+// lingerListener closes connections the way a careful server does: it
+// sends FIN and reads what is still arriving for a moment before closing.
+// Without it, a client whose certificate was refused may see "connection
+// reset" instead of the TLS alert that says why: its request, written
+// just after the handshake, reaches a closed socket, and the kernel's reset
+// discards the alert still unread on the client's side.
+type lingerListener struct{ net.Listener }
+
+func (l lingerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &lingerConn{TCPConn: tc}, nil
+	}
+	return c, nil
+}
+
+type lingerConn struct {
+	*net.TCPConn
+	once sync.Once
+}
+
+const lingerTime = 2 * time.Second
+
+func (c *lingerConn) Close() error {
+	c.once.Do(func() {
+		if c.CloseWrite() != nil {
+			c.TCPConn.Close()
+			return
+		}
+		go func() {
+			c.SetReadDeadline(time.Now().Add(lingerTime))
+			io.Copy(io.Discard, io.LimitReader(c.TCPConn, 1<<20))
+			c.TCPConn.Close()
+		}()
+	})
+	return nil
 }
