@@ -236,18 +236,11 @@ func (d *decoder) release() {
 // inbox and the sender's tracking shows it acknowledged.
 func (c *Client) Acknowledge(ctx context.Context, id string) error {
 	r := &request{method: http.MethodPut, path: c.inboxPath(id) + "/status/acknowledged", retry: true}
-	resp, err := c.do(ctx, r)
-	if err != nil {
-		return err
-	}
-	buf, err := c.readBody(r, resp)
+	resp, buf, err := c.exchange(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer c.putBuf(buf)
-	if err := c.sendError(r, resp, buf.Bytes()); err != nil {
-		return err
-	}
 	if c.version == 1 {
 		// v1 answers {"messageId": id}; v2 has no body.
 		var v AckResponseV1

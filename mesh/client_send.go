@@ -325,16 +325,30 @@ func (u *uploader) next(ctx context.Context, messageID string, k int) error {
 	if err := u.prepare(r, k); err != nil {
 		return err
 	}
-	resp, err := c.do(ctx, r)
+	_, buf, err := c.exchange(ctx, r)
 	if err != nil {
 		return err
+	}
+	c.putBuf(buf)
+	return nil
+}
+
+// exchange sends r and reads the answer's body, treating a 2xx whose body
+// carries a MESH error as the error it is. The caller puts buf back.
+func (c *Client) exchange(ctx context.Context, r *request) (*http.Response, *bytes.Buffer, error) {
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return nil, nil, err
 	}
 	buf, err := c.readBody(r, resp)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer c.putBuf(buf)
-	return c.sendError(r, resp, buf.Bytes())
+	if err := c.sendError(r, resp, buf.Bytes()); err != nil {
+		c.putBuf(buf)
+		return nil, nil, err
+	}
+	return resp, buf, nil
 }
 
 // prepare sets r's body to chunk k: a section of a ReaderAt when the data
