@@ -356,7 +356,7 @@ func TestPKIDirIsReusedAndComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if target.URL != second.URL() && target.Credentials.Mailbox != "X26ABC1" {
+	if target.URL != second.URL() || target.Credentials.Mailbox != "X26ABC1" || target.Workflow == "" {
 		t.Fatalf("profile %+v", target)
 	}
 	tlsCfg, err := target.TLSConfig()

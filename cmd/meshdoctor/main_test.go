@@ -141,7 +141,11 @@ func TestSecretsFromEnvironmentAndFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The profile holds a wrong key; the environment's file wins.
-	wrong := strings.Replace(string(mustRead(t, profile)), "Sh4redK3y-not-for-output", "wrong", 1)
+	original := string(mustRead(t, profile))
+	if !strings.Contains(original, "Sh4redK3y-not-for-output") {
+		t.Fatal("the sandbox profile should hold the shared key")
+	}
+	wrong := strings.Replace(original, "Sh4redK3y-not-for-output", "wrong", 1)
 	wrongProfile := filepath.Join(filepath.Dir(profile), "wrong.json")
 	if err := os.WriteFile(wrongProfile, []byte(wrong), 0o600); err != nil {
 		t.Fatal(err)
