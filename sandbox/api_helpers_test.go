@@ -57,6 +57,18 @@ func withOpts(f func(*apiOptions)) sbxOption { return func(o *apiOptions, _ *sbx
 
 func withDataDir(dir string) sbxOption { return func(_ *apiOptions, s *sbxSetup) { s.dataDir = dir } }
 
+// storeKinds are the two stores every store-dependent test runs against.
+var storeKinds = []string{"memory", "file"}
+
+// newSBXFor starts a sandbox API on the named store kind.
+func newSBXFor(t *testing.T, store string, options ...sbxOption) *sbx {
+	t.Helper()
+	if store == "file" {
+		options = append(options, withDataDir(t.TempDir()))
+	}
+	return newSBX(t, options...)
+}
+
 func newSBX(t *testing.T, options ...sbxOption) *sbx {
 	t.Helper()
 	clock := newFakeClock()

@@ -387,14 +387,10 @@ func TestSendValidation(t *testing.T) {
 }
 
 func TestSendReceiveAcknowledge(t *testing.T) {
-	for _, store := range []string{"memory", "file"} {
+	for _, store := range storeKinds {
 		for _, v2 := range []bool{false, true} {
 			t.Run(store+map[bool]string{false: " v1", true: " v2"}[v2], func(t *testing.T) {
-				var opts []sbxOption
-				if store == "file" {
-					opts = append(opts, withDataDir(t.TempDir()))
-				}
-				s := newSBX(t, opts...)
+				s := newSBXFor(t, store)
 				payload := []byte("hello, MESH")
 				r := s.do(req{method: "POST", path: "/messageexchange/x26abc1/outbox", auth: "X26ABC1", v2: v2, body: payload,
 					headers: map[string]string{
@@ -539,13 +535,9 @@ func (s *sbx) trackV1(t *testing.T, mb, id string) mesh.TrackingV1 {
 }
 
 func TestChunkedUpload(t *testing.T) {
-	for _, store := range []string{"memory", "file"} {
+	for _, store := range storeKinds {
 		t.Run(store, func(t *testing.T) {
-			var opts []sbxOption
-			if store == "file" {
-				opts = append(opts, withDataDir(t.TempDir()))
-			}
-			s := newSBX(t, opts...)
+			s := newSBXFor(t, store)
 			chunks := [][]byte{[]byte("first chunk,"), []byte("second chunk,"), []byte("third")}
 			h := map[string]string{"Mex-To": "X26ABC2", "Mex-WorkflowID": "TEST_WORKFLOW", "Mex-Chunk-Range": "1:3"}
 			r := s.do(req{method: "POST", path: "/messageexchange/X26ABC1/outbox", auth: "X26ABC1", headers: h, body: chunks[0]})
@@ -659,13 +651,9 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 }
 
 func TestGzipNegotiation(t *testing.T) {
-	for _, store := range []string{"memory", "file"} {
+	for _, store := range storeKinds {
 		t.Run(store, func(t *testing.T) {
-			var opts []sbxOption
-			if store == "file" {
-				opts = append(opts, withDataDir(t.TempDir()))
-			}
-			s := newSBX(t, opts...)
+			s := newSBXFor(t, store)
 			plain := bytes.Repeat([]byte("compress me please "), 2000)
 			packed := gzipBytes(t, plain)
 			gzID := s.send("X26ABC1", "X26ABC2", "WF", packed, map[string]string{"Content-Encoding": "gzip"})

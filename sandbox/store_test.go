@@ -17,13 +17,9 @@ func filepathGlob(dataDir, id, pattern string) ([]string, error) {
 }
 
 func TestExpiryMakesNDRAndPurges(t *testing.T) {
-	for _, store := range []string{"memory", "file"} {
+	for _, store := range storeKinds {
 		t.Run(store, func(t *testing.T) {
-			var opts []sbxOption
-			if store == "file" {
-				opts = append(opts, withDataDir(t.TempDir()))
-			}
-			s := newSBX(t, opts...)
+			s := newSBXFor(t, store)
 			id := s.send("X26ABC1", "X26ABC2", "TEST_WORKFLOW", []byte("never collected"), map[string]string{"Mex-Subject": "results", "Mex-LocalID": "L9"})
 			kept := s.send("X26ABC1", "X26ABC3", "TEST_WORKFLOW", []byte("collected"), nil)
 			s.clock.Advance(4*24*time.Hour + 23*time.Hour)
