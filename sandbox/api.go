@@ -491,6 +491,18 @@ func tooLong(where, name string, limit int) fieldError {
 		Type: "value_error.any_str.max_length", Ctx: map[string]any{"limit_value": limit}}
 }
 
+// appendLengthError adds the validation error for a value outside
+// [lo, hi] characters, if it is.
+func appendLengthError(verrs []fieldError, where, name, value string, lo, hi int) []fieldError {
+	switch n := len(value); {
+	case n < lo:
+		return append(verrs, tooShort(where, name, lo))
+	case n > hi:
+		return append(verrs, tooLong(where, name, hi))
+	}
+	return verrs
+}
+
 func tooShort(where, name string, limit int) fieldError {
 	return fieldError{Loc: []string{where, name}, Msg: fmt.Sprintf("ensure this value has at least %d characters", limit),
 		Type: "value_error.any_str.min_length", Ctx: map[string]any{"limit_value": limit}}

@@ -87,21 +87,11 @@ func (a *api) listInbox(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	}
 	continueFrom, hasContinue := lastQuery(q, "continue_from")
 	if hasContinue {
-		switch n := len(continueFrom); {
-		case n < minContinueFrom:
-			verrs = append(verrs, tooShort("query", "continue_from", minContinueFrom))
-		case n > maxContinueFrom:
-			verrs = append(verrs, tooLong("query", "continue_from", maxContinueFrom))
-		}
+		verrs = appendLengthError(verrs, "query", "continue_from", continueFrom, minContinueFrom, maxContinueFrom)
 	}
 	filter, hasFilter := lastQuery(q, "workflow_filter")
 	if hasFilter {
-		switch n := len(filter); {
-		case n < minWorkflowFilter:
-			verrs = append(verrs, tooShort("query", "workflow_filter", minWorkflowFilter))
-		case n > maxWorkflowFilter:
-			verrs = append(verrs, tooLong("query", "workflow_filter", maxWorkflowFilter))
-		}
+		verrs = appendLengthError(verrs, "query", "workflow_filter", filter, minWorkflowFilter, maxWorkflowFilter)
 	}
 	if verrs != nil {
 		writeValidation(w, verrs)
