@@ -1,0 +1,9 @@
+package checks
+
+// catalogue is the table of checks, in the order they are reported. Adding
+// a check is one file and one line here.
+func catalogue() []Check {
+	return []Check{
+		targetEligibility,
+	}
+}

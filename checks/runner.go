@@ -1,0 +1,155 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+)
+
+// Run runs the checks against the target: each after what it depends on,
+// independent ones concurrently, the dependents of a failure skipped (the
+// skip names the failure), each within Options.Timeout and all within
+// Options.Deadline. Results come back in the order of cs. Progress, when not
+// nil, is called as each check finishes (from several goroutines, one at a
+// time).
+func Run(ctx context.Context, t mesh.Target, cs []Check, opts Options, progress func(Result)) []Result {
+	f := NewFacts(t, opts)
+	return RunWith(ctx, f, cs, progress)
+}
+
+// RunWith is Run with facts the caller made (and may read afterwards).
+func RunWith(ctx context.Context, f *Facts, cs []Check, progress func(Result)) []Result {
+	ctx, cancel := context.WithTimeout(ctx, f.Options.Deadline)
+	defer cancel()
+	ordered, err := order(cs)
+	if err != nil {
+		// The catalogue test keeps this from happening; say so rather than hang.
+		out := make([]Result, len(cs))
+		for i, c := range cs {
+			out[i] = Result{ID: c.ID, Title: c.Title, Status: Error, Summary: err.Error()}
+		}
+		return out
+	}
+	selected := map[string]bool{}
+	done := map[string]chan struct{}{}
+	for _, c := range ordered {
+		selected[c.ID] = true
+		done[c.ID] = make(chan struct{})
+	}
+	progressMu := make(chan struct{}, 1)
+	for _, c := range ordered {
+		go func(c Check) {
+			defer close(done[c.ID])
+			for _, d := range append(append([]string{}, c.Needs...), c.After...) {
+				if ch, ok := done[d]; ok {
+					<-ch
+				}
+			}
+			r := runOne(ctx, f, c, selected)
+			f.record(r)
+			if progress != nil {
+				progressMu <- struct{}{}
+				progress(r)
+				<-progressMu
+			}
+		}(c)
+	}
+	out := make([]Result, 0, len(cs))
+	for _, c := range cs {
+		<-done[c.ID]
+		r, _ := f.Result(c.ID)
+		out = append(out, r)
+	}
+	return out
+}
+
+func runOne(ctx context.Context, f *Facts, c Check, selected map[string]bool) (r Result) {
+	start := time.Now()
+	r = Result{ID: c.ID, Title: c.Title}
+	defer func() { r.Duration = time.Since(start) }()
+	for _, d := range c.Needs {
+		if !selected[d] {
+			r.Status, r.Summary = Skip, fmt.Sprintf("skipped: needs %s, which was not run", d)
+			return r
+		}
+		dep, _ := f.Result(d)
+		if dep.Status == Pass || dep.Status == Warn {
+			continue
+		}
+		r.Status = Skip
+		f.mu.Lock()
+		root := d
+		if cause, ok := causesFor(f, d); ok {
+			root = cause
+		}
+		f.mu.Unlock()
+		if root == d {
+			r.Summary = fmt.Sprintf("skipped: %s %s", d, pastTense(dep.Status))
+		} else {
+			r.Summary = fmt.Sprintf("skipped: %s did not pass (%s %s)", d, root, pastTense(f.results[root].Status))
+		}
+		return r
+	}
+	if err := ctx.Err(); err != nil {
+		r.Status, r.Summary = Error, "not run: the whole run's time limit was reached"
+		r.Remediation = "Something before this check took too long; see the checks above, or raise --timeout."
+		return r
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.Options.Timeout)
+	defer cancel()
+	v := safeRun(cctx, f, c)
+	if v.Status == "" {
+		v.Status, v.Summary = Error, "the check returned no verdict (a meshdoctor bug)"
+	}
+	if (v.Status == Fail || v.Status == Error) && cctx.Err() == context.DeadlineExceeded && !strings.Contains(v.Summary, "time") {
+		v.Summary += fmt.Sprintf(" (check timed out after %s)", f.Options.Timeout)
+	}
+	r.Status, r.Summary, r.Evidence, r.Remediation = v.Status, v.Summary, v.Evidence, v.Remediation
+	return r
+}
+
+// causesFor reads the skip cause recorded for id; f.mu is held.
+func causesFor(f *Facts, id string) (string, bool) {
+	r, ok := f.results[id]
+	if !ok || r.Status != Skip {
+		return "", false
+	}
+	// A skipped dependency's summary already names its root cause; find it.
+	for _, c := range catalogue() {
+		if c.ID == id {
+			for _, d := range c.Needs {
+				if dr, ok := f.results[d]; ok && dr.Status != Pass && dr.Status != Warn {
+					if root, ok := causesFor(f, d); ok {
+						return root, true
+					}
+					return d, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+func pastTense(s Status) string {
+	switch s {
+	case Fail:
+		return "failed"
+	case Error:
+		return "could not be checked"
+	case Skip:
+		return "was skipped"
+	}
+	return string(s)
+}
+
+func safeRun(ctx context.Context, f *Facts, c Check) (v Verdict) {
+	defer func() {
+		if p := recover(); p != nil {
+			v = Errorf("internal error in check %s: %v (please report this)", c.ID, p)
+		}
+	}()
+	return c.Run(ctx, f)
+}

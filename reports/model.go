@@ -1,0 +1,95 @@
+package reports
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/checks"
+	"github.com/meshdoctor/meshdoctor/mesh"
+)
+
+// Schema is the version of the JSON document. Members are only ever added.
+const Schema = 1
+
+// Run is one run of meshdoctor, as every report shows it.
+type Run struct {
+	Schema  int       `json:"schema"`
+	Tool    Tool      `json:"tool"`
+	Command string    `json:"command"`
+	Target  Target    `json:"target"`
+	Started time.Time `json:"started"`
+	// Duration is the wall time of the run.
+	Duration time.Duration  `json:"-"`
+	Checks   []checks.Result `json:"checks"`
+	Summary  Summary         `json:"summary"`
+}
+
+// Tool is the meshdoctor that made the report.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+}
+
+// NewTool describes this build.
+func NewTool(version string) Tool {
+	return Tool{Name: "meshdoctor", Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH}
+}
+
+// Target is what was checked, without secrets: where each secret came from
+// is in Sources, never its value.
+type Target struct {
+	Environment string `json:"environment,omitempty"`
+	Route       string `json:"route,omitempty"`
+	URL         string `json:"url,omitempty"`
+	BaseURL     string `json:"base_url,omitempty"`
+	Live        bool   `json:"live"`
+	Mailbox     string `json:"mailbox,omitempty"`
+	Recipient   string `json:"recipient,omitempty"`
+	Workflow    string `json:"workflow,omitempty"`
+	Keystore    string `json:"keystore,omitempty"`
+	ClientCert  string `json:"client_cert,omitempty"`
+	ClientKey   string `json:"client_key,omitempty"`
+	CABundle    string `json:"ca_bundle,omitempty"`
+	// Sources maps a setting's name to where it came from
+	// ("password": "MESH_MAILBOX_PASSWORD").
+	Sources map[string]string `json:"sources,omitempty"`
+	Sandbox bool              `json:"sandbox,omitempty"`
+}
+
+// NewTarget describes t for a report. It copies no secret.
+func NewTarget(t mesh.Target, sources map[string]string) Target {
+	out := Target{
+		Environment: string(t.Environment),
+		Route:       string(t.Route),
+		URL:         t.URL,
+		Live:        t.IsLive(),
+		Mailbox:     t.Credentials.Mailbox,
+		Recipient:   t.Recipient,
+		Workflow:    t.Workflow,
+		Keystore:    t.Keystore,
+		ClientCert:  t.CertFile,
+		ClientKey:   t.KeyFile,
+		CABundle:    t.CABundle,
+		Sources:     sources,
+	}
+	if base, err := t.BaseURL(); err == nil {
+		out.BaseURL = base
+	}
+	return out
+}
+
+// Summary is the run's verdict.
+type Summary struct {
+	checks.Summary
+	// OK is true when nothing failed or errored (warnings allowed): exit 0.
+	OK bool `json:"ok"`
+}
+
+// Finish sets the summary from the results and the duration from started.
+func (r *Run) Finish(now time.Time) {
+	s := checks.Summarize(r.Checks)
+	r.Summary = Summary{Summary: s, OK: s.OK()}
+	r.Duration = now.Sub(r.Started)
+}

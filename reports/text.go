@@ -1,0 +1,109 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/meshdoctor/meshdoctor/checks"
+)
+
+// TextOptions shape the terminal report.
+type TextOptions struct {
+	// Verbose shows every check's evidence, not only that of failures.
+	Verbose bool
+	// Color marks statuses with ANSI colours (only on a terminal, never with
+	// NO_COLOR: the caller decides).
+	Color bool
+}
+
+var marks = map[checks.Status]struct{ word, color string }{
+	checks.Pass:  {"PASS", "\x1b[32m"},
+	checks.Warn:  {"WARN", "\x1b[33m"},
+	checks.Fail:  {"FAIL", "\x1b[31m"},
+	checks.Skip:  {"SKIP", "\x1b[90m"},
+	checks.Error: {"ERROR", "\x1b[35m"},
+}
+
+// Heading is the line that says what is being checked.
+func Heading(r *Run) string {
+	t := r.Target
+	where := t.BaseURL
+	if t.Environment != "" {
+		route := t.Route
+		if route == "" {
+			route = "internet"
+		}
+		where = fmt.Sprintf("%s over %s (%s)", t.Environment, route, t.BaseURL)
+	}
+	if t.Sandbox {
+		where = "the embedded sandbox at " + t.BaseURL
+	}
+	who := ""
+	if t.Mailbox != "" {
+		who = " as mailbox " + t.Mailbox
+	}
+	return fmt.Sprintf("meshdoctor %s %s: %s%s", r.Tool.Version, r.Command, where, who)
+}
+
+// WriteCheckLine writes one check's result: a status mark, the ID and the
+// summary; the remediation under anything not passed; the evidence when
+// verbose or failed.
+func WriteCheckLine(w io.Writer, res checks.Result, o TextOptions) {
+	m := marks[res.Status]
+	word := fmt.Sprintf("%-5s", m.word)
+	if o.Color {
+		word = m.color + word + "\x1b[0m"
+	}
+	fmt.Fprintf(w, "  %s %-20s %s\n", word, res.ID, res.Summary)
+	if res.Remediation != "" && res.Status != checks.Pass && res.Status != checks.Skip {
+		for i, line := range wrap(res.Remediation, 90) {
+			lead := "fix:"
+			if i > 0 {
+				lead = ""
+			}
+			fmt.Fprintf(w, "        %-4s %s\n", lead, line)
+		}
+	}
+	if o.Verbose || res.Status.Failed() {
+		for _, f := range res.Evidence {
+			fmt.Fprintf(w, "        %s: %s\n", f.Key, f.Value)
+		}
+	}
+}
+
+// WriteText writes the whole run for a person: heading, a line per check,
+// and the closing summary line.
+func WriteText(w io.Writer, r *Run, o TextOptions) error {
+	fmt.Fprintln(w, Heading(r))
+	fmt.Fprintln(w)
+	for _, res := range r.Checks {
+		WriteCheckLine(w, res, o)
+	}
+	fmt.Fprintln(w)
+	_, err := fmt.Fprintln(w, r.Summary.Line())
+	return err
+}
+
+// wrap breaks s into lines of at most width runes, at spaces.
+func wrap(s string, width int) []string {
+	var lines []string
+	for _, para := range strings.Split(s, "\n") {
+		words := strings.Fields(para)
+		line := ""
+		for _, word := range words {
+			if line != "" && len(line)+1+len(word) > width {
+				lines = append(lines, line)
+				line = ""
+			}
+			if line != "" {
+				line += " "
+			}
+			line += word
+		}
+		if line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
