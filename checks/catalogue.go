@@ -5,5 +5,13 @@ package checks
 func catalogue() []Check {
 	return []Check{
 		targetEligibility,
+		authCredentials,
+		dnsResolve,
+		tcpConnect,
+		tlsServer,
+		tlsClientAuth,
+		authClock,
+		meshHandshake,
+		meshInbox,
 	}
 }

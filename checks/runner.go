@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ func Run(ctx context.Context, t mesh.Target, cs []Check, opts Options, progress 
 func RunWith(ctx context.Context, f *Facts, cs []Check, progress func(Result)) []Result {
 	ctx, cancel := context.WithTimeout(ctx, f.Options.Deadline)
 	defer cancel()
+	defer f.Close()
 	ordered, err := order(cs)
 	if err != nil {
 		// The catalogue test keeps this from happening; say so rather than hang.
@@ -117,16 +119,18 @@ func causesFor(f *Facts, id string) (string, bool) {
 	if !ok || r.Status != Skip {
 		return "", false
 	}
-	// A skipped dependency's summary already names its root cause; find it.
+	// A skipped dependency's own failed dependency (or a failed check it
+	// runs after, which it skips itself for) is the root cause.
 	for _, c := range catalogue() {
-		if c.ID == id {
-			for _, d := range c.Needs {
-				if dr, ok := f.results[d]; ok && dr.Status != Pass && dr.Status != Warn {
-					if root, ok := causesFor(f, d); ok {
-						return root, true
-					}
-					return d, true
+		if c.ID != id {
+			continue
+		}
+		for _, d := range append(append([]string{}, c.Needs...), c.After...) {
+			if dr, ok := f.results[d]; ok && (dr.Status.Failed() || dr.Status == Skip && slices.Contains(c.Needs, d)) {
+				if root, ok := causesFor(f, d); ok {
+					return root, true
 				}
+				return d, true
 			}
 		}
 	}

@@ -44,18 +44,42 @@ func (f *targetFlags) register(fl *pflag.FlagSet) {
 
 // resolveTarget layers flags over environment variables over the profile.
 func (a *app) resolveTarget(f targetFlags) (mesh.Target, error) {
+	t, _, err := a.resolveTargetSources(f)
+	return t, err
+}
+
+// resolveTargetSources is resolveTarget that also says where each setting
+// came from ("mailbox" → "--mailbox", "password" → "MESH_MAILBOX_PASSWORD"),
+// for the evidence of the checks. It never records a value.
+func (a *app) resolveTargetSources(f targetFlags) (mesh.Target, map[string]string, error) {
 	var t mesh.Target
+	sources := map[string]string{}
 	profile := first(f.profile, a.getenv("MESH_PROFILE"))
 	if profile != "" {
 		p, err := mesh.LoadProfile(profile)
 		if err != nil {
-			return t, usageError{err}
+			return t, nil, usageError{err}
 		}
 		t = p
+		for name, set := range map[string]bool{
+			"url": t.URL != "", "mailbox": t.Credentials.Mailbox != "", "password": t.Credentials.Password != "",
+			"shared_key": t.Credentials.SharedKey != "", "keystore": t.Keystore != "", "keystore_password": t.KeystorePassword != "",
+			"ca_bundle": t.CABundle != "", "client_cert": t.CertFile != "", "recipient": t.Recipient != "", "workflow": t.Workflow != "",
+		} {
+			if set {
+				sources[name] = "profile " + profile
+			}
+		}
 	}
 	set := func(dst *string, flag, envName string) {
-		if v := first(flag, a.getenv(envName)); v != "" {
-			*dst = v
+		name := strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(envName, "_ID"), "MESH_"))
+		switch {
+		case flag != "":
+			*dst = flag
+			sources[name] = "command line"
+		case a.getenv(envName) != "":
+			*dst = a.getenv(envName)
+			sources[name] = envName
 		}
 	}
 	var env, route string
@@ -72,61 +96,71 @@ func (a *app) resolveTarget(f targetFlags) (mesh.Target, error) {
 	if env != "" {
 		e, err := mesh.ParseEnvironment(env)
 		if err != nil {
-			return t, usageError{err}
+			return t, nil, usageError{err}
 		}
 		t.Environment = e
 	}
 	if route != "" {
 		r, err := mesh.ParseRoute(route)
 		if err != nil {
-			return t, usageError{err}
+			return t, nil, usageError{err}
 		}
 		t.Route = r
 	}
 	for _, s := range []struct {
-		dst  *string
-		name string
+		dst        *string
+		name, what string
 	}{
-		{&t.Credentials.Password, "MESH_MAILBOX_PASSWORD"},
-		{&t.Credentials.SharedKey, "MESH_SHARED_KEY"},
-		{&t.KeystorePassword, "MESH_KEYSTORE_PASSWORD"},
+		{&t.Credentials.Password, "MESH_MAILBOX_PASSWORD", "password"},
+		{&t.Credentials.SharedKey, "MESH_SHARED_KEY", "shared_key"},
+		{&t.KeystorePassword, "MESH_KEYSTORE_PASSWORD", "keystore_password"},
 	} {
-		v, err := a.secret(s.name)
+		v, from, err := a.secretFrom(s.name)
 		if err != nil {
-			return t, usageError{err}
+			return t, nil, usageError{err}
 		}
 		if v != "" {
 			*s.dst = v
+			sources[s.what] = from
 		}
 	}
 	if t.Keystore != "" && t.KeystorePassword == "" {
 		if pw, ok := t.Environment.KeystorePassword(); ok {
 			t.KeystorePassword = pw
+			sources["keystore_password"] = "PTL default for " + string(t.Environment)
 		}
 	}
-	t.Credentials.Mailbox = strings.ToUpper(strings.TrimSpace(t.Credentials.Mailbox))
+	// The mailbox keeps its case: a lower-case id is a mistake that
+	// auth.credentials names, not one to correct silently (MESH refuses it).
+	t.Credentials.Mailbox = strings.TrimSpace(t.Credentials.Mailbox)
 	t.Recipient = strings.ToUpper(strings.TrimSpace(t.Recipient))
 	if t.Recipient == "" {
-		t.Recipient = t.Credentials.Mailbox
+		t.Recipient = strings.ToUpper(t.Credentials.Mailbox)
 	}
-	return t, nil
+	return t, sources, nil
 }
 
 // secret reads NAME, or the file named by NAME_FILE (one trailing newline
 // trimmed). Giving both is an error: which one wins would be a guess.
 func (a *app) secret(name string) (string, error) {
+	v, _, err := a.secretFrom(name)
+	return v, err
+}
+
+// secretFrom is secret that also names where the value came from.
+func (a *app) secretFrom(name string) (value, from string, err error) {
 	v, file := a.getenv(name), a.getenv(name+"_FILE")
 	if v != "" && file != "" {
-		return "", fmt.Errorf("both %s and %s_FILE are set: keep one", name, name)
+		return "", "", fmt.Errorf("both %s and %s_FILE are set: keep one", name, name)
 	}
 	if file == "" {
-		return v, nil
+		return v, name, nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("read %s_FILE: %w", name, err)
+		return "", "", fmt.Errorf("read %s_FILE: %w", name, err)
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return strings.TrimRight(string(b), "\r\n"), name + "_FILE " + file, nil
 }
 
 func first(vals ...string) string {

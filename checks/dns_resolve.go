@@ -1,0 +1,71 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+)
+
+var dnsResolve = Check{
+	ID:    "dns.resolve",
+	Title: "The MESH host name resolves",
+	Run:   judgeDNS,
+}
+
+func judgeDNS(ctx context.Context, f *Facts) Verdict {
+	ep, err := f.Endpoint()
+	if err != nil {
+		return Errorf("no MESH address to resolve: %v", err).Fix("Give --env/--route or a valid --url.")
+	}
+	d := f.DNS(ctx)
+	if d.Literal {
+		return Passf("%s is an IP address: nothing to resolve", d.Host).With("address", d.Host)
+	}
+	v := func(v Verdict) Verdict {
+		return v.With("host", d.Host).With("A", joinAddrs(d.IPv4)).With("AAAA", joinAddrs(d.IPv6)).
+			With("resolvers", strings.Join(d.Resolvers, ", ")).With("took", d.Took.Round(1e6))
+	}
+	if err := d.Err(); err != nil {
+		if proxy, _ := f.proxyFor(ep); proxy != nil {
+			return v(Warnf("%s does not resolve here, but MESH traffic goes through the proxy %s, which resolves it", d.Host, redactURL(proxy))).
+				With("error", err).
+				Fix("Nothing to do if the proxy reaches MESH (see tcp.connect); otherwise check the proxy settings (HTTPS_PROXY, NO_PROXY).")
+		}
+		return v(dnsFailure(d.Host, err))
+	}
+	return v(Passf("%s resolves to %s", d.Host, joinAddrs(d.Addrs())))
+}
+
+func dnsFailure(host string, err error) Verdict {
+	var de *net.DNSError
+	notFound := errors.As(err, &de) && de.IsNotFound
+	v := Failf("%s does not resolve: %s", host, dnsReason(err)).With("error", err)
+	if s, ok := mesh.SuggestHost(host); ok {
+		return v.With("likely meant", s.Host).
+			Fix("%s looks like a misspelling of %s (%s over %s). Use --url %s, or --env %s --route %s.",
+				host, s.Host, s.Environment.Title(), s.Route, s.BaseURL(), s.Environment, s.Route)
+	}
+	if notFound && strings.HasSuffix(host, ".ncrs.nhs.uk") {
+		return v.Fix("This name resolves only on HSCN (the NHS private network). Run meshdoctor on a machine connected to HSCN, or use the internet route (--route internet), where MESH is msg.intspineservices.nhs.uk (Integration) or mesh-sync.spineservices.nhs.uk (live).")
+	}
+	if notFound {
+		return v.Fix("Check the host name. MESH hosts are msg.intspineservices.nhs.uk (Integration, internet) and mesh-sync.spineservices.nhs.uk (live, internet); HSCN hosts end in .spine2.ncrs.nhs.uk.")
+	}
+	return v.Fix("This machine's DNS did not answer: check its network connection and DNS servers (/etc/resolv.conf), or the proxy settings if your network only reaches the internet through a proxy.")
+}
+
+func dnsReason(err error) string {
+	var de *net.DNSError
+	switch {
+	case errors.As(err, &de) && de.IsNotFound:
+		return "no such host (NXDOMAIN)"
+	case errors.As(err, &de) && de.IsTimeout:
+		return "the DNS server did not answer in time"
+	case errors.As(err, &de):
+		return de.Err
+	}
+	return err.Error()
+}

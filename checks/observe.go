@@ -1,0 +1,720 @@
+package checks
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/pki"
+)
+
+// This file makes the run's network observations, each once: the endpoint,
+// DNS, the TCP connection (through a proxy when one applies), the TLS
+// handshake, and one HTTP exchange (the MESH handshake) over that same
+// connection. Checks judge them; none of them dials on its own.
+
+// Endpoint is where the target's API lives.
+type Endpoint struct {
+	URL    *url.URL
+	Scheme string
+	Host   string // without brackets
+	Port   string
+	// Addr is set when Host is an IP literal.
+	Addr netip.Addr
+}
+
+// HostPort is host:port for dialing.
+func (e Endpoint) HostPort() string { return net.JoinHostPort(e.Host, e.Port) }
+
+// Endpoint parses the target's base URL.
+func (f *Facts) Endpoint() (Endpoint, error) {
+	base, err := f.Target.BaseURL()
+	if err != nil {
+		return Endpoint{}, err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("MESH URL %q: %w", base, err)
+	}
+	e := Endpoint{URL: u, Scheme: u.Scheme, Host: u.Hostname(), Port: u.Port()}
+	if e.Port == "" {
+		e.Port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	if a, err := netip.ParseAddr(e.Host); err == nil {
+		e.Addr = a.Unmap()
+	}
+	return e, nil
+}
+
+// DNSFacts is what resolving the MESH host found.
+type DNSFacts struct {
+	Host    string
+	Literal bool // the host is an IP address: nothing to resolve
+	IPv4    []netip.Addr
+	IPv6    []netip.Addr
+	// Resolvers are the name servers this machine is configured with, where
+	// they can be read.
+	Resolvers  []string
+	Took       time.Duration
+	Err4, Err6 error
+}
+
+// Addrs are every address found, IPv4 first.
+func (d *DNSFacts) Addrs() []netip.Addr { return append(append([]netip.Addr{}, d.IPv4...), d.IPv6...) }
+
+// Err is the resolution error when no address was found.
+func (d *DNSFacts) Err() error {
+	if len(d.IPv4)+len(d.IPv6) > 0 {
+		return nil
+	}
+	if d.Err4 != nil {
+		return d.Err4
+	}
+	if d.Err6 != nil {
+		return d.Err6
+	}
+	return fmt.Errorf("%s has no A or AAAA records", d.Host)
+}
+
+// DNS resolves the MESH host once: A and AAAA at the same time.
+func (f *Facts) DNS(ctx context.Context) *DNSFacts {
+	return Observe(ctx, f, "dns", func(ctx context.Context) *DNSFacts {
+		d := &DNSFacts{Resolvers: systemResolvers()}
+		ep, err := f.Endpoint()
+		if err != nil {
+			d.Err4 = err
+			return d
+		}
+		d.Host = ep.Host
+		if ep.Addr.IsValid() {
+			d.Literal = true
+			if ep.Addr.Is4() {
+				d.IPv4 = []netip.Addr{ep.Addr}
+			} else {
+				d.IPv6 = []netip.Addr{ep.Addr}
+			}
+			return d
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			d.IPv4, d.Err4 = lookup(ctx, f.Options.Resolver, "ip4", ep.Host)
+		}()
+		go func() {
+			defer wg.Done()
+			d.IPv6, d.Err6 = lookup(ctx, f.Options.Resolver, "ip6", ep.Host)
+		}()
+		wg.Wait()
+		d.Took = time.Since(start)
+		return d
+	})
+}
+
+func lookup(ctx context.Context, r *net.Resolver, network, host string) ([]netip.Addr, error) {
+	addrs, err := r.LookupNetIP(ctx, network, host)
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return addrs, err
+}
+
+// systemResolvers reads the name servers of /etc/resolv.conf (Unix).
+func systemResolvers() []string {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "nameserver" {
+			out = append(out, fields[1])
+		}
+	}
+	return out
+}
+
+// Dial is one TCP connection attempt.
+type Dial struct {
+	Addr string
+	Took time.Duration
+	Err  error
+}
+
+// TCPFacts is what connecting found.
+type TCPFacts struct {
+	// Proxy is the HTTPS proxy MESH traffic goes through, when one applies;
+	// then Dials are to the proxy and ProxyAnswer is its reply to CONNECT.
+	Proxy       *url.URL
+	ProxyAnswer string
+	ProxyErr    error
+	Dials       []Dial
+	// Connected is the address (or proxy tunnel) the TLS handshake uses.
+	Connected string
+
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+// Err is why nothing connected, or nil.
+func (t *TCPFacts) Err() error {
+	if t.Connected != "" {
+		return nil
+	}
+	if t.ProxyErr != nil {
+		return t.ProxyErr
+	}
+	for _, d := range t.Dials {
+		if d.Err != nil {
+			return d.Err
+		}
+	}
+	return errors.New("no address to connect to")
+}
+
+// take hands the open connection to its one user.
+func (t *TCPFacts) take() net.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.conn
+	t.conn = nil
+	return c
+}
+
+// proxyFor says which proxy MESH traffic to ep would use.
+func (f *Facts) proxyFor(ep Endpoint) (*url.URL, error) {
+	req := &http.Request{Method: http.MethodConnect, URL: ep.URL, Host: ep.URL.Host, Header: http.Header{}}
+	return f.Options.Proxy(req)
+}
+
+// TCP connects to the MESH host once: every resolved address at the same
+// time (each attempt is named in the evidence), or to the proxy and through
+// it with CONNECT.
+func (f *Facts) TCP(ctx context.Context) *TCPFacts {
+	return Observe(ctx, f, "tcp", func(ctx context.Context) *TCPFacts {
+		t := &TCPFacts{}
+		ep, err := f.Endpoint()
+		if err != nil {
+			t.Dials = []Dial{{Err: err}}
+			return t
+		}
+		proxy, err := f.proxyFor(ep)
+		if err != nil {
+			t.ProxyErr = fmt.Errorf("proxy settings: %w", err)
+			return t
+		}
+		if proxy != nil {
+			t.Proxy = proxy
+			f.dialProxy(ctx, t, ep)
+			return t
+		}
+		addrs := f.DNS(ctx).Addrs()
+		t.Dials = make([]Dial, len(addrs))
+		conns := make([]net.Conn, len(addrs))
+		var wg sync.WaitGroup
+		for i, a := range addrs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				addr := net.JoinHostPort(a.String(), ep.Port)
+				start := time.Now()
+				var d net.Dialer
+				conns[i], t.Dials[i].Err = d.DialContext(ctx, "tcp", addr)
+				t.Dials[i].Addr, t.Dials[i].Took = addr, time.Since(start)
+			}()
+		}
+		wg.Wait()
+		for i, c := range conns {
+			if c == nil {
+				continue
+			}
+			if t.conn == nil {
+				t.conn, t.Connected = c, t.Dials[i].Addr
+			} else {
+				c.Close()
+			}
+		}
+		return t
+	})
+}
+
+// dialProxy connects to the proxy and asks it for a tunnel to ep.
+func (f *Facts) dialProxy(ctx context.Context, t *TCPFacts, ep Endpoint) {
+	port := t.Proxy.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[t.Proxy.Scheme]
+	}
+	addr := net.JoinHostPort(t.Proxy.Hostname(), port)
+	start := time.Now()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	t.Dials = []Dial{{Addr: addr, Took: time.Since(start), Err: err}}
+	if err != nil {
+		return
+	}
+	if t.Proxy.Scheme == "https" {
+		tc := tls.Client(c, &tls.Config{ServerName: t.Proxy.Hostname(), MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			t.ProxyErr = fmt.Errorf("TLS to the proxy %s: %w", addr, err)
+			return
+		}
+		c = tc
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	req := "CONNECT " + ep.HostPort() + " HTTP/1.1\r\nHost: " + ep.HostPort() + "\r\n"
+	if u := t.Proxy.User; u != nil {
+		// Proxy credentials go to the proxy only, never into the evidence.
+		req += "Proxy-Authorization: Basic " + basicAuth(u) + "\r\n"
+	}
+	req += "\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		c.Close()
+		t.ProxyErr = fmt.Errorf("send CONNECT to the proxy %s: %w", addr, err)
+		return
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		c.Close()
+		t.ProxyErr = fmt.Errorf("read the proxy's answer to CONNECT: %w", err)
+		return
+	}
+	resp.Body.Close()
+	t.ProxyAnswer = resp.Status
+	if resp.StatusCode != http.StatusOK {
+		c.Close()
+		t.ProxyErr = &ProxyRefusedError{Proxy: redactURL(t.Proxy), Status: resp.Status}
+		return
+	}
+	if br.Buffered() > 0 {
+		c.Close()
+		t.ProxyErr = errors.New("the proxy sent data before the tunnel was used")
+		return
+	}
+	t.conn, t.Connected = c, "tunnel to "+ep.HostPort()+" via "+addr
+}
+
+// ProxyRefusedError is a proxy that would not open a tunnel.
+type ProxyRefusedError struct {
+	Proxy  string
+	Status string
+}
+
+func (e *ProxyRefusedError) Error() string {
+	return fmt.Sprintf("the proxy %s refused the tunnel: %s", e.Proxy, e.Status)
+}
+
+// redactURL shows a proxy URL without its password.
+func redactURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	if c.User != nil {
+		c.User = url.User(c.User.Username())
+	}
+	return c.String()
+}
+
+// TLSFacts is what the TLS handshake showed, kept even when it failed.
+type TLSFacts struct {
+	// Plain is true for an http:// target (a loopback sandbox): no TLS.
+	Plain   bool
+	Version uint16
+	Cipher  uint16
+	// Presented is the chain the server sent, leaf first.
+	Presented []*x509.Certificate
+	// Chains are the verified chains; VerifyErr why there are none.
+	Chains    [][]*x509.Certificate
+	VerifyErr error
+	// CNOnly: the host name matched the certificate's CN because it has no
+	// SANs (HSCN-style certificates, which NHS's own clients accept).
+	CNOnly bool
+	// Requested: the server asked for a client certificate, naming the CAs
+	// it accepts.
+	Requested     bool
+	AcceptableCAs []string
+	acceptableRaw [][]byte
+	// ClientCert is the certificate we presented (nil if none).
+	ClientCert  *x509.Certificate
+	clientChain []*x509.Certificate
+	// IdentityErr is why our client identity could not be loaded.
+	IdentityErr error
+	// Err is the handshake error, nil when it completed.
+	Err  error
+	Took time.Duration
+
+	config *tls.Config // for later connections: verification enforced
+	mu     sync.Mutex
+	conn   net.Conn
+}
+
+func (t *TLSFacts) take() net.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.conn
+	t.conn = nil
+	return c
+}
+
+// Trusted reports whether the server's certificate verified.
+func (t *TLSFacts) Trusted() bool { return t.Err == nil && t.VerifyErr == nil && !t.Plain }
+
+// TLS makes the one TLS handshake over the TCP connection. Verification is
+// done by hand so that the presented chain, the verified chains and the
+// reason for a failure are all kept; the handshake goes on after a failed
+// verification so that what the server thinks of our certificate is seen
+// too, but nothing is sent over a connection to an unverified server.
+func (f *Facts) TLS(ctx context.Context) *TLSFacts {
+	return Observe(ctx, f, "tls", func(ctx context.Context) *TLSFacts {
+		t := &TLSFacts{}
+		ep, err := f.Endpoint()
+		if err != nil {
+			t.Err = err
+			return t
+		}
+		if ep.Scheme == "http" {
+			t.Plain = true
+			return t
+		}
+		var roots *x509.CertPool // nil: the system's roots
+		if f.Target.CABundle != "" {
+			if roots, err = pki.LoadPool(f.Target.CABundle); err != nil {
+				t.Err = fmt.Errorf("cannot check the server without the CA bundle: %w", err)
+				return t
+			}
+		}
+		identity := f.Target
+		identity.CABundle = ""
+		base, err := identity.TLSConfig()
+		if err != nil {
+			// Still look at the server, without a client certificate.
+			t.IdentityErr = err
+			base = &tls.Config{}
+		}
+		base.RootCAs = roots
+		t.config = f.tlsConfig(base, ep, t)
+		tcp := f.TCP(ctx)
+		conn := tcp.take()
+		if conn == nil {
+			t.Err = fmt.Errorf("no connection: %w", tcp.Err())
+			return t
+		}
+		start := time.Now()
+		tc := tls.Client(conn, t.config)
+		t.Err = tc.HandshakeContext(ctx)
+		t.Took = time.Since(start)
+		if t.Err != nil {
+			conn.Close()
+			return t
+		}
+		st := tc.ConnectionState()
+		t.Version, t.Cipher = st.Version, st.CipherSuite
+		t.conn = tc
+		return t
+	})
+}
+
+// tlsConfig is base with the recording and verification of this run.
+func (f *Facts) tlsConfig(base *tls.Config, ep Endpoint, t *TLSFacts) *tls.Config {
+	cfg := base.Clone()
+	cfg.ServerName = ep.Host
+	if ep.Addr.IsValid() {
+		cfg.ServerName = ""
+	}
+	cfg.InsecureSkipVerify = true // verified below, keeping the facts
+	cfg.NextProtos = []string{"http/1.1"}
+	// Go defaults to TLS 1.2 and later, as MESH requires; an older server
+	// is recognised from the error.
+	cfg.MinVersion = tls.VersionTLS12
+	roots := base.RootCAs
+	certs := base.Certificates
+	cfg.Certificates = nil
+	if len(certs) > 0 {
+		c := certs[0]
+		t.ClientCert = c.Leaf
+		for _, der := range c.Certificate[1:] {
+			if x, err := x509.ParseCertificate(der); err == nil {
+				t.clientChain = append(t.clientChain, x)
+			}
+		}
+	}
+	first := true
+	var once sync.Mutex
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		t.Requested = true
+		t.acceptableRaw = cri.AcceptableCAs
+		for _, raw := range cri.AcceptableCAs {
+			t.AcceptableCAs = append(t.AcceptableCAs, dnString(raw))
+		}
+		if len(certs) == 0 {
+			return &tls.Certificate{}, nil
+		}
+		// Like NHS's clients, present our certificate whatever CAs the
+		// server names: a mismatch is then the server's clear refusal.
+		return &certs[0], nil
+	}
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		once.Lock()
+		defer once.Unlock()
+		chains, cnOnly, err := verifyServer(cs.PeerCertificates, roots, ep, f.Now())
+		if first {
+			first = false
+			t.Presented, t.Chains, t.CNOnly, t.VerifyErr = cs.PeerCertificates, chains, cnOnly, err
+			return nil
+		}
+		return err
+	}
+	return cfg
+}
+
+// verifyServer verifies a server chain as MESH clients do: against the
+// roots, for the host (by CN when the certificate has no SANs, as HSCN
+// certificates do), for server authentication.
+func verifyServer(presented []*x509.Certificate, roots *x509.CertPool, ep Endpoint, now time.Time) ([][]*x509.Certificate, bool, error) {
+	if len(presented) == 0 {
+		return nil, false, errors.New("the server sent no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range presented[1:] {
+		inter.AddCert(c)
+	}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	chains, err := presented[0].Verify(opts)
+	if err != nil {
+		return nil, false, err
+	}
+	leaf := presented[0]
+	if err := leaf.VerifyHostname(ep.Host); err != nil {
+		if len(leaf.DNSNames) == 0 && len(leaf.IPAddresses) == 0 && strings.EqualFold(leaf.Subject.CommonName, ep.Host) {
+			return chains, true, nil
+		}
+		return chains, false, err
+	}
+	return chains, false, nil
+}
+
+func dnString(raw []byte) string {
+	var seq pkix.RDNSequence
+	if _, err := asn1.Unmarshal(raw, &seq); err != nil {
+		return fmt.Sprintf("(unreadable name, %d bytes)", len(raw))
+	}
+	var n pkix.Name
+	n.FillFromRDNSequence(&seq)
+	return n.String()
+}
+
+// ExchangeFacts is the server's answer to the MESH handshake (POST
+// /messageexchange/{mailbox}), the one HTTP exchange of a check run.
+type ExchangeFacts struct {
+	// NotSent says why no request was made (the server was not trusted, no
+	// connection); empty when one was.
+	NotSent string
+	// Authenticated: an NHSMESH token went with the request.
+	Authenticated bool
+	Status        int
+	Header        http.Header
+	// Body is the start of the answer, for naming what answered.
+	Body []byte
+	// Err is a failure below HTTP: an alert, a reset, a timeout.
+	Err error
+	// Sent and Received are local clock readings around the exchange.
+	Sent, Received time.Time
+
+	transport *http.Transport
+}
+
+// Exchange makes the MESH handshake over the connection the TLS check
+// opened, when the server was trusted. The token is signed only when the
+// mailbox, password and shared key are all there; otherwise the request
+// still goes (a TLS 1.3 server's verdict on our certificate only shows on
+// the first read), unsigned.
+func (f *Facts) Exchange(ctx context.Context) *ExchangeFacts {
+	return Observe(ctx, f, "exchange", func(ctx context.Context) *ExchangeFacts {
+		x := &ExchangeFacts{}
+		ep, err := f.Endpoint()
+		if err != nil {
+			x.NotSent = err.Error()
+			return x
+		}
+		t := f.TLS(ctx)
+		switch {
+		case t.Plain:
+		case t.Err != nil:
+			x.NotSent = "the TLS handshake failed"
+			return x
+		case t.VerifyErr != nil:
+			x.NotSent = "the server's certificate is not trusted, so nothing was sent to it"
+			return x
+		}
+		x.transport = f.transport(ep, t)
+		creds := f.Target.Credentials
+		mailbox := creds.Mailbox
+		if mailbox == "" {
+			mailbox = "_"
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL.String()+mesh.PathPrefix+"/"+url.PathEscape(mailbox), nil)
+		if err != nil {
+			x.NotSent = err.Error()
+			return x
+		}
+		for k, v := range handshakeHeaders(f.Options.ClientVersion) {
+			req.Header.Set(k, v)
+		}
+		if creds.Mailbox != "" && creds.Password != "" && creds.SharedKey != "" {
+			req.Header.Set(mesh.HeaderAuthorization, mesh.NewToken(creds, f.Now()))
+			x.Authenticated = true
+		}
+		x.Sent = f.Now()
+		resp, err := (&http.Client{Transport: x.transport}).Do(req)
+		x.Received = f.Now()
+		if err != nil {
+			x.Err = err
+			return x
+		}
+		defer resp.Body.Close()
+		x.Status, x.Header = resp.StatusCode, resp.Header
+		x.Body, _ = io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 256<<10))
+		return x
+	})
+}
+
+// Client is a mesh.Client that reuses the exchange's connection, for checks
+// that ask MESH more (the inbox). nil when the exchange was not made.
+func (x *ExchangeFacts) Client(f *Facts) (*mesh.Client, error) {
+	if x.transport == nil {
+		return nil, errors.New("no connection to MESH")
+	}
+	base, err := f.Target.BaseURL()
+	if err != nil {
+		return nil, err
+	}
+	return mesh.NewClient(mesh.Config{
+		BaseURL:       base,
+		Credentials:   f.Target.Credentials,
+		Transport:     x.transport,
+		MaxRetries:    -1,
+		Timeout:       f.Options.Timeout,
+		Clock:         f.Options.Now,
+		ClientVersion: f.Options.ClientVersion,
+	})
+}
+
+// transport hands out the observed connection first, then dials anew
+// (through the proxy when there is one) with verification enforced.
+func (f *Facts) transport(ep Endpoint, t *TLSFacts) *http.Transport {
+	tcp := f.TCP(context.Background())
+	dialRaw := func(ctx context.Context) (net.Conn, error) {
+		if tcp.Proxy != nil {
+			fresh := &TCPFacts{Proxy: tcp.Proxy}
+			f.dialProxy(ctx, fresh, ep)
+			if c := fresh.take(); c != nil {
+				return c, nil
+			}
+			return nil, fresh.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", ep.HostPort())
+	}
+	return &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			if c := tcp.take(); c != nil {
+				return c, nil
+			}
+			return dialRaw(ctx)
+		},
+		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			if c := t.take(); c != nil {
+				return c, nil
+			}
+			raw, err := dialRaw(ctx)
+			if err != nil {
+				return nil, err
+			}
+			tc := tls.Client(raw, t.config)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			return tc, nil
+		},
+		MaxIdleConnsPerHost: 1,
+		DisableCompression:  true,
+		IdleConnTimeout:     30 * time.Second,
+	}
+}
+
+// handshakeHeaders are the client headers MESH asks for on the handshake
+// (mesh-api.md §3.2).
+func handshakeHeaders(clientVersion string) map[string]string {
+	return map[string]string{
+		mesh.HeaderClientVersion:  clientVersion,
+		mesh.HeaderOSName:         runtime.GOOS,
+		mesh.HeaderOSVersion:      "N/A",
+		mesh.HeaderOSArchitecture: runtime.GOARCH,
+		mesh.HeaderJavaVersion:    "N/A",
+		"Accept":                  mesh.AcceptV2,
+		"User-Agent":              clientVersion,
+	}
+}
+
+// Close releases what the observations hold open.
+func (f *Facts) Close() {
+	f.mu.Lock()
+	var closers []func()
+	for _, o := range f.obs {
+		select {
+		case <-o.done:
+		default:
+			continue
+		}
+		switch v := o.value.(type) {
+		case *TCPFacts:
+			if c := v.take(); c != nil {
+				closers = append(closers, func() { c.Close() })
+			}
+		case *TLSFacts:
+			if c := v.take(); c != nil {
+				closers = append(closers, func() { c.Close() })
+			}
+		case *ExchangeFacts:
+			if v.transport != nil {
+				closers = append(closers, v.transport.CloseIdleConnections)
+			}
+		}
+	}
+	f.mu.Unlock()
+	for _, c := range closers {
+		c()
+	}
+}
+
+func basicAuth(u *url.Userinfo) string {
+	pw, _ := u.Password()
+	return base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pw))
+}

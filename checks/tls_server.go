@@ -1,0 +1,245 @@
+package checks
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/pki"
+)
+
+var tlsServer = Check{
+	ID:    "tls.server",
+	Title: "MESH's server certificate is trusted and TLS is 1.2 or later",
+	Needs: []string{"tcp.connect"},
+	Run:   judgeTLSServer,
+}
+
+func judgeTLSServer(ctx context.Context, f *Facts) Verdict {
+	t := f.TLS(ctx)
+	if t.Plain {
+		return Skipf("plain HTTP target: no TLS to judge (real MESH is HTTPS only)")
+	}
+	ep, _ := f.Endpoint()
+	bundle := "the system's trusted roots"
+	if f.Target.CABundle != "" {
+		bundle = f.Target.CABundle
+	}
+	v := func(v Verdict) Verdict {
+		if t.Version != 0 {
+			v = v.With("protocol", tls.VersionName(t.Version)).With("cipher", tls.CipherSuiteName(t.Cipher))
+		}
+		v = v.With("presented chain", describeChain(t.Presented))
+		if len(t.Chains) > 0 {
+			v = v.With("verified chain", describeChain(t.Chains[0]))
+		}
+		if ca := spineCAsIn(t.Presented, t.Chains); ca != "" {
+			v = v.With("NHS CA", ca)
+		}
+		return v.With("trusted CAs", bundle)
+	}
+	if t.Err != nil && len(t.Presented) == 0 {
+		return v(tlsHandshakeFailure(t.Err, ep.HostPort()))
+	}
+	if t.VerifyErr != nil {
+		return v(verifyFailure(f, t))
+	}
+	if t.Err != nil && !clientCertAlert(remoteAlert(t.Err)) {
+		return v(tlsHandshakeFailure(t.Err, ep.HostPort()))
+	}
+	leaf := t.Presented[0]
+	summary := fmt.Sprintf("%s presents %q, issued by %q, trusted", ep.Host, certName(leaf), leaf.Issuer.CommonName)
+	if t.Version != 0 {
+		summary += ", " + tls.VersionName(t.Version)
+	}
+	verdict := v(Passf("%s", summary)).With("valid until", leaf.NotAfter.UTC().Format(time.DateOnly))
+	if t.CNOnly {
+		verdict = verdict.With("host name", "matched by the certificate's CN (it has no SANs, as HSCN certificates)")
+	}
+	if missingIntermediate(t.Presented) {
+		return v(Warnf("%s does not send its intermediate (sub-CA) certificate; it is trusted only because %s holds %q", ep.Host, bundle, leaf.Issuer.CommonName)).
+			Fix("Keep the environment's SubCA certificate in your CA bundle (NHS asks for both the root and the SubCA): clients that trust only the root will fail against this server.")
+	}
+	if env := f.Target.Environment; env != "" && len(t.Chains) > 0 {
+		if ca, _, ok := spineCAOf(t.Chains[0]); ok && !ca.ServesEnvironment(string(env)) {
+			verdict.Status = Warn
+			verdict.Summary = fmt.Sprintf("%s is trusted, but its certificate comes from %s (%s), not from %s's CAs", ep.Host, ca.CommonName, strings.Join(ca.Environments, ", "), env.Title())
+			return verdict.Fix("Check --env and --url agree: certificates, keystores and CA bundles differ per environment.")
+		}
+	}
+	return verdict
+}
+
+// tlsHandshakeFailure names a handshake that failed before any certificate
+// was seen.
+func tlsHandshakeFailure(err error, addr string) Verdict {
+	msg := err.Error()
+	alert := remoteAlert(err)
+	v := Failf("TLS handshake with %s failed: %s", addr, msg).With("error", msg)
+	switch {
+	case strings.Contains(msg, "unsupported protocol version") || alert == "protocol version not supported":
+		return Failf("%s speaks only TLS 1.1 or older; MESH clients need TLS 1.2 or later", addr).With("error", msg).
+			Fix("This is not MESH as NHS runs it (TLS 1.2+). Check the URL; if a proxy or load balancer in between terminates TLS, it must offer TLS 1.2 or 1.3.")
+	case strings.Contains(msg, "does not look like a TLS handshake"):
+		return Failf("%s accepts connections but does not speak TLS (a plain HTTP server?)", addr).With("error", msg).
+			Fix("Check the URL's port and scheme: MESH is https on port 443.")
+	case alert != "":
+		return v.With("alert", alertName(alert)).
+			Fix("The server ended the handshake with the alert %q before showing its certificate. Check the URL; if it persists, send this report to the service desk.", alertName(alert))
+	}
+	switch classifyNet(err) {
+	case failTimeout:
+		return Failf("%s accepted the TCP connection but never answered the TLS handshake", addr).With("error", msg).
+			Fix("Something listens on that port but does not speak TLS back: a firewall or proxy holding the connection, or the wrong port. MESH is https on port 443.")
+	case failReset, failClosed:
+		return Failf("%s closed the connection during the TLS handshake", addr).With("error", msg).
+			Fix("Something between here and MESH drops TLS connections: a firewall or a TLS-inspecting proxy. Ask your network team to let TLS to %s through untouched (MESH needs mutual TLS end to end).", addr)
+	}
+	return v.Fix("Check the URL and the network path; run with -v for the evidence.")
+}
+
+// verifyFailure explains why the server's chain did not verify.
+func verifyFailure(f *Facts, t *TLSFacts) Verdict {
+	leaf := t.Presented[0]
+	err := t.VerifyErr
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	var insecure x509.InsecureAlgorithmError
+	bundle := f.Target.CABundle
+	switch {
+	case errors.As(err, &insecure) || weakSignature(t.Presented):
+		c := weakCert(t.Presented)
+		return Failf("the server's certificate %q is signed with %s, which MESH clients refuse", certName(c), c.SignatureAlgorithm).
+			With("error", err).
+			Fix("The server is not using a SHA-2 certificate: this is not a current MESH endpoint. Check the URL; if it is right, tell the service desk.")
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		now := f.Now()
+		c := invalid.Cert
+		if now.Before(c.NotBefore) {
+			return Failf("the server's certificate %q is not valid until %s (this machine's clock says %s)", certName(c), c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)).
+				Fix("Check this machine's date and time (use NTP): it looks wrong.")
+		}
+		return Failf("the server's certificate %q expired on %s", certName(c), c.NotAfter.UTC().Format(time.DateOnly)).
+			Fix("If this machine's clock is right (%s), the server's certificate has expired: check the URL points at current MESH, and tell the service desk.", now.UTC().Format(time.DateOnly))
+	case errors.As(err, &host):
+		return Failf("the server's certificate is for %s, not %s", strings.Join(certHosts(leaf), ", "), host.Host).
+			Fix("Check the URL's host: use the MESH host name itself (not an IP address or an alias), e.g. msg.intspineservices.nhs.uk.")
+	case errors.As(err, &unknown):
+		return unknownCAVerdict(f, t, bundle)
+	}
+	return Failf("the server's certificate does not verify: %v", err).
+		Fix("Check --ca-bundle holds the environment's Spine root and SubCA certificates.")
+}
+
+func unknownCAVerdict(f *Facts, t *TLSFacts, bundle string) Verdict {
+	leaf := t.Presented[0]
+	serverCA, byName, known := spineCAOfPresented(t.Presented)
+	where := "the system's trusted roots"
+	if bundle != "" {
+		where = bundle
+	}
+	if missingIntermediate(t.Presented) {
+		return Failf("the server sent no intermediate certificate, and %s does not hold its issuer %q", where, leaf.Issuer.CommonName).
+			Fix("Add the environment's SubCA (%s) and root certificates to your CA bundle (--ca-bundle): NHS asks MESH clients to install both.", leaf.Issuer.CommonName)
+	}
+	v := Failf("the server's certificate is issued by %q, which %s does not trust", leaf.Issuer.CommonName, where)
+	if known {
+		how := "by fingerprint"
+		if byName {
+			how = "by name"
+		}
+		v = v.With("server CA", fmt.Sprintf("%s (%s; recognised %s)", serverCA.CommonName, strings.Join(serverCA.Environments, ", "), how))
+		return v.Fix("The server belongs to NHS %s; pass --ca-bundle with that environment's Spine root and SubCA certificates (%s and its root), from the environment's page.",
+			strings.ToUpper(strings.Join(serverCA.Environments, "/")), serverCA.CommonName)
+	}
+	if bundle == "" {
+		return v.Fix("Pass --ca-bundle with the environment's Spine root and SubCA certificates: MESH's certificates are issued by NHS's own CAs, which operating systems do not trust.")
+	}
+	return v.Fix("Your CA bundle does not hold the CA that issued this server's certificate: check --ca-bundle is the one for this environment, and the URL is the MESH you mean.")
+}
+
+// missingIntermediate reports a chain of a leaf alone that a CA issued.
+func missingIntermediate(presented []*x509.Certificate) bool {
+	if len(presented) != 1 {
+		return false
+	}
+	leaf := presented[0]
+	return !bytes.Equal(leaf.RawIssuer, leaf.RawSubject)
+}
+
+func weakSignature(chain []*x509.Certificate) bool { return weakCert(chain) != nil }
+
+func weakCert(chain []*x509.Certificate) *x509.Certificate {
+	for _, c := range chain {
+		if bytes.Equal(c.RawIssuer, c.RawSubject) {
+			continue // a root's self-signature is not checked
+		}
+		switch c.SignatureAlgorithm {
+		case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1, x509.MD5WithRSA, x509.MD2WithRSA:
+			return c
+		}
+	}
+	return nil
+}
+
+func certHosts(c *x509.Certificate) []string {
+	hosts := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		hosts = append(hosts, ip.String())
+	}
+	if len(hosts) == 0 && c.Subject.CommonName != "" {
+		hosts = []string{c.Subject.CommonName}
+	}
+	return hosts
+}
+
+func describeChain(chain []*x509.Certificate) string {
+	var parts []string
+	for _, c := range chain {
+		parts = append(parts, fmt.Sprintf("%q (%s, until %s)", certName(c), c.SignatureAlgorithm, c.NotAfter.UTC().Format(time.DateOnly)))
+	}
+	return strings.Join(parts, " ← ")
+}
+
+func spineCAOf(chain []*x509.Certificate) (pki.SpineCA, bool, bool) {
+	for _, c := range chain[1:] {
+		if ca, byName, ok := pki.LookupSpineCA(c); ok {
+			return ca, byName, true
+		}
+	}
+	return pki.SpineCA{}, false, false
+}
+
+// spineCAOfPresented recognises the Spine CA behind a presented chain: a CA
+// certificate in it, or the leaf's issuer by name.
+func spineCAOfPresented(presented []*x509.Certificate) (pki.SpineCA, bool, bool) {
+	if ca, byName, ok := spineCAOf(presented); ok {
+		return ca, byName, true
+	}
+	for _, ca := range pki.SpineCAs() {
+		if presented[0].Issuer.CommonName == ca.CommonName {
+			return ca, true, true
+		}
+	}
+	return pki.SpineCA{}, false, false
+}
+
+func spineCAsIn(presented []*x509.Certificate, chains [][]*x509.Certificate) string {
+	if len(chains) > 0 {
+		if ca, _, ok := spineCAOf(chains[0]); ok {
+			return fmt.Sprintf("%s (%s)", ca.CommonName, strings.Join(ca.Environments, ", "))
+		}
+	}
+	if len(presented) > 0 {
+		if ca, _, ok := spineCAOfPresented(presented); ok {
+			return fmt.Sprintf("%s (%s)", ca.CommonName, strings.Join(ca.Environments, ", "))
+		}
+	}
+	return ""
+}
