@@ -12,10 +12,10 @@ all: lint test build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/meshdoctor
 
-# The main job against a sandbox started in-process: handshake, send, list,
-# download, acknowledge, track.
+# The main job against a sandbox started in-process: every check, then the
+# proof of send, receive and acknowledge.
 run: build
-	./$(BIN) roundtrip --sandbox
+	./$(BIN) run --sandbox
 
 # Offline, loopback only, a few minutes at most on 2 cores.
 test:

@@ -101,8 +101,7 @@ func (a *app) runChecks(ctx context.Context, f checkFlags, command string) (*rep
 	if f.timeout <= 0 {
 		return nil, usagef("--timeout must be positive")
 	}
-	selected, err := checks.Select(f.only, f.skip)
-	if err != nil {
+	if _, err := checks.Select(f.only, f.skip); err != nil {
 		return nil, usageError{err}
 	}
 	target, sources, cleanup, err := a.checkTarget(f)
@@ -110,6 +109,15 @@ func (a *app) runChecks(ctx context.Context, f checkFlags, command string) (*rep
 		return nil, err
 	}
 	defer cleanup()
+	return a.runChecksOn(ctx, f, command, target, sources)
+}
+
+// runChecksOn runs the selected checks against a resolved target.
+func (a *app) runChecksOn(ctx context.Context, f checkFlags, command string, target mesh.Target, sources map[string]string) (*reports.Run, error) {
+	selected, err := checks.Select(f.only, f.skip)
+	if err != nil {
+		return nil, usageError{err}
+	}
 	if err := validateTargetFiles(target, selected); err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ variables or files, never from flags, and never printed.
 	root.SetVersionTemplate("meshdoctor {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.sandboxCommand(), a.roundtripCommand(), a.versionCommand())
-	root.AddCommand(a.checkCommand())
+	root.AddCommand(a.checkCommand(), a.runCommand())
 	return root
 }
 
