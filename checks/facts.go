@@ -73,12 +73,13 @@ type Facts struct {
 
 	mu      sync.Mutex
 	results map[string]Result
+	causes  map[string]string // a skipped check → the failed check behind it
 	obs     map[string]*observation
 }
 
 // NewFacts starts the facts of a run.
 func NewFacts(t mesh.Target, opts Options) *Facts {
-	return &Facts{Target: t, Options: opts.withDefaults(), results: map[string]Result{}, obs: map[string]*observation{}}
+	return &Facts{Target: t, Options: opts.withDefaults(), results: map[string]Result{}, causes: map[string]string{}, obs: map[string]*observation{}}
 }
 
 // Result returns the result of a check that has finished in this run. A

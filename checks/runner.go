@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +50,9 @@ func RunWith(ctx context.Context, f *Facts, cs []Check, progress func(Result)) [
 				}
 			}
 			r := runOne(ctx, f, c, selected)
+			if r.Status == Skip {
+				recordCause(f, c)
+			}
 			f.record(r)
 			if progress != nil {
 				progressMu <- struct{}{}
@@ -83,10 +85,8 @@ func runOne(ctx context.Context, f *Facts, c Check, selected map[string]bool) (r
 		}
 		r.Status = Skip
 		f.mu.Lock()
-		root := d
-		if cause, ok := causesFor(f, d); ok {
-			root = cause
-		}
+		root := rootCause(f, d)
+		f.causes[c.ID] = root
 		f.mu.Unlock()
 		if root == d {
 			r.Summary = fmt.Sprintf("skipped: %s %s", d, pastTense(dep.Status))
@@ -113,28 +113,31 @@ func runOne(ctx context.Context, f *Facts, c Check, selected map[string]bool) (r
 	return r
 }
 
-// causesFor reads the skip cause recorded for id; f.mu is held.
-func causesFor(f *Facts, id string) (string, bool) {
-	r, ok := f.results[id]
-	if !ok || r.Status != Skip {
-		return "", false
+// rootCause names the failure behind a skip: the failed check itself, or
+// the cause recorded for a skipped one. f.mu is held.
+func rootCause(f *Facts, id string) string {
+	if cause, ok := f.causes[id]; ok {
+		return cause
 	}
-	// A skipped dependency's own failed dependency (or a failed check it
-	// runs after, which it skips itself for) is the root cause.
-	for _, c := range catalogue() {
-		if c.ID != id {
+	return id
+}
+
+// recordCause remembers why c was skipped, for the skips of its dependents:
+// the first of its Needs, or of the checks it runs After, that failed or
+// was itself skipped for a cause.
+func recordCause(f *Facts, c Check) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range append(append([]string{}, c.Needs...), c.After...) {
+		r, ok := f.results[d]
+		if !ok {
 			continue
 		}
-		for _, d := range append(append([]string{}, c.Needs...), c.After...) {
-			if dr, ok := f.results[d]; ok && (dr.Status.Failed() || dr.Status == Skip && slices.Contains(c.Needs, d)) {
-				if root, ok := causesFor(f, d); ok {
-					return root, true
-				}
-				return d, true
-			}
+		if r.Status.Failed() || (r.Status == Skip && f.causes[d] != "") {
+			f.causes[c.ID] = rootCause(f, d)
+			return
 		}
 	}
-	return "", false
 }
 
 func pastTense(s Status) string {
