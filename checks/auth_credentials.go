@@ -10,7 +10,7 @@ import (
 
 var authCredentials = Check{
 	ID:      "auth.credentials",
-	Title:   "Mailbox, password and shared key are set and make a valid NHSMESH token",
+	Title:   "Mailbox, password and shared key are set and make a valid NHSMESH authorization token",
 	Offline: true,
 	Run:     judgeCredentials,
 }
@@ -55,8 +55,9 @@ func judgeCredentials(_ context.Context, f *Facts) Verdict {
 	if err != nil {
 		return v(Errorf("the token meshdoctor built does not verify: %v (a meshdoctor bug)", err))
 	}
-	shape := mesh.TokenScheme + " " + tok.Mailbox + ":<nonce>:" + tok.NonceCount + ":" + tok.Timestamp + ":<HMAC-SHA256>"
-	verdict := v(Passf("mailbox %s, password and shared key set; the NHSMESH token builds and verifies", c.Mailbox)).With("token shape", shape)
+	// The shape, never the token: its HMAC is a credential for a minute.
+	shape := tok.Mailbox + ":<nonce>:" + tok.NonceCount + ":" + tok.Timestamp + ":<HMAC-SHA256 hidden>"
+	verdict := v(Passf("mailbox %s, password and shared key set; the NHSMESH authorization token builds and verifies", c.Mailbox)).With("token shape", shape)
 	if !isASCII(c.Password) || !isASCII(c.SharedKey) {
 		return v(Warnf("the password or shared key has non-ASCII characters")).With("token shape", shape).
 			Fix("NHS's clients encode the token as ASCII; check the value was not mangled when it was copied (smart quotes, a non-breaking space).")

@@ -19,10 +19,15 @@ var meshHandshake = Check{
 }
 
 func judgeHandshake(ctx context.Context, f *Facts) Verdict {
-	for _, id := range []string{"tls.server", "tls.client-auth"} {
-		if r, ok := f.Result(id); ok && r.Status != Pass && r.Status != Warn && !(r.Status == Skip && id == "tls.server" && f.TLS(ctx).Plain) {
-			return Skipf("skipped: %s %s", id, pastTense(r.Status))
-		}
+	// A TLS failure is the first cause, already reported: do not report
+	// its consequence again. (A plain-HTTP sandbox skips tls.server, and a
+	// server too slow to show its verdict skips tls.client-auth: neither
+	// stops the handshake being judged.)
+	if r, ok := f.Result("tls.server"); ok && r.Status != Pass && r.Status != Warn && !f.TLS(ctx).Plain {
+		return Skipf("skipped: tls.server %s", pastTense(r.Status))
+	}
+	if r, ok := f.Result("tls.client-auth"); ok && r.Status.Failed() {
+		return Skipf("skipped: tls.client-auth %s", pastTense(r.Status))
 	}
 	x := f.Exchange(ctx)
 	mailbox := f.Target.Credentials.Mailbox

@@ -274,5 +274,3 @@ func TestCredentials(t *testing.T) {
 		}
 	}
 }
-
-

@@ -95,7 +95,7 @@ func (d *DNSFacts) Err() error {
 
 // DNS resolves the MESH host once: A and AAAA at the same time.
 func (f *Facts) DNS(ctx context.Context) *DNSFacts {
-	return Observe(ctx, f, "dns", func(ctx context.Context) *DNSFacts {
+	v := Observe(ctx, f, "dns", func(ctx context.Context) *DNSFacts {
 		d := &DNSFacts{Resolvers: systemResolvers()}
 		ep, err := f.Endpoint()
 		if err != nil {
@@ -127,6 +127,10 @@ func (f *Facts) DNS(ctx context.Context) *DNSFacts {
 		d.Took = time.Since(start)
 		return d
 	})
+	if v == nil { // this check's time ran out while another made the observation
+		return &DNSFacts{Err4: ctx.Err()}
+	}
+	return v
 }
 
 func lookup(ctx context.Context, r *net.Resolver, network, host string) ([]netip.Addr, error) {
@@ -212,7 +216,7 @@ func (f *Facts) proxyFor(ep Endpoint) (*url.URL, error) {
 // time (each attempt is named in the evidence), or to the proxy and through
 // it with CONNECT.
 func (f *Facts) TCP(ctx context.Context) *TCPFacts {
-	return Observe(ctx, f, "tcp", func(ctx context.Context) *TCPFacts {
+	v := Observe(ctx, f, "tcp", func(ctx context.Context) *TCPFacts {
 		t := &TCPFacts{}
 		ep, err := f.Endpoint()
 		if err != nil {
@@ -257,6 +261,10 @@ func (f *Facts) TCP(ctx context.Context) *TCPFacts {
 		}
 		return t
 	})
+	if v == nil { // this check's time ran out while another made the observation
+		return &TCPFacts{ProxyErr: ctx.Err()}
+	}
+	return v
 }
 
 // dialProxy connects to the proxy and asks it for a tunnel to ep.
@@ -389,7 +397,7 @@ func (t *TLSFacts) Trusted() bool { return t.Err == nil && t.VerifyErr == nil &&
 // verification so that what the server thinks of our certificate is seen
 // too, but nothing is sent over a connection to an unverified server.
 func (f *Facts) TLS(ctx context.Context) *TLSFacts {
-	return Observe(ctx, f, "tls", func(ctx context.Context) *TLSFacts {
+	v := Observe(ctx, f, "tls", func(ctx context.Context) *TLSFacts {
 		t := &TLSFacts{}
 		ep, err := f.Endpoint()
 		if err != nil {
@@ -436,6 +444,10 @@ func (f *Facts) TLS(ctx context.Context) *TLSFacts {
 		t.conn = tc
 		return t
 	})
+	if v == nil { // this check's time ran out while another made the observation
+		return &TLSFacts{Err: ctx.Err()}
+	}
+	return v
 }
 
 // tlsConfig is base with the recording and verification of this run.
@@ -554,7 +566,7 @@ type ExchangeFacts struct {
 // still goes (a TLS 1.3 server's verdict on our certificate only shows on
 // the first read), unsigned.
 func (f *Facts) Exchange(ctx context.Context) *ExchangeFacts {
-	return Observe(ctx, f, "exchange", func(ctx context.Context) *ExchangeFacts {
+	v := Observe(ctx, f, "exchange", func(ctx context.Context) *ExchangeFacts {
 		x := &ExchangeFacts{}
 		ep, err := f.Endpoint()
 		if err != nil {
@@ -602,6 +614,10 @@ func (f *Facts) Exchange(ctx context.Context) *ExchangeFacts {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 256<<10))
 		return x
 	})
+	if v == nil { // this check's time ran out while another made the observation
+		return &ExchangeFacts{NotSent: "time ran out waiting for the answer to the handshake"}
+	}
+	return v
 }
 
 // Client is a mesh.Client that reuses the exchange's connection, for checks

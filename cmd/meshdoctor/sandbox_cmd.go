@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,8 +92,12 @@ func (f *sandboxFlags) config(logw io.Writer) (sandbox.Config, error) {
 	if !f.quiet {
 		cfg.Log = logw
 	}
-	if _, _, err := net.SplitHostPort(f.listen); err != nil {
+	_, port, err := net.SplitHostPort(f.listen)
+	if err != nil {
 		return cfg, usagef("--listen %q: want host:port, e.g. 127.0.0.1:8700", f.listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return cfg, usagef("--listen %q: the port must be a number from 0 to 65535", f.listen)
 	}
 	if f.sharedKey == "" {
 		return cfg, usagef("--shared-key must not be empty")

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meshdoctor/meshdoctor/sandbox"
+)
+
+// checkDoc is the part of the JSON document the tests read.
+type checkDoc struct {
+	Schema int `json:"schema"`
+	Checks []struct {
+		ID          string            `json:"id"`
+		Status      string            `json:"status"`
+		Summary     string            `json:"summary"`
+		Remediation string            `json:"remediation"`
+		Evidence    map[string]string `json:"evidence"`
+		DurationMS  *int64            `json:"duration_ms"`
+	} `json:"checks"`
+	Summary struct {
+		Passed, Failed, Skipped int
+		OK                      bool `json:"ok"`
+	} `json:"summary"`
+}
+
+func decodeCheck(t *testing.T, r result) checkDoc {
+	t.Helper()
+	var doc checkDoc
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, r.stdout)
+	}
+	if dec.More() {
+		t.Fatalf("stdout holds more than one JSON document:\n%s", r.stdout)
+	}
+	if doc.Schema != 1 {
+		t.Fatalf("schema %d, want 1", doc.Schema)
+	}
+	return doc
+}
+
+// Every sandbox fault is diagnosed as a user would see it: which check is
+// the first not to pass, and whether its summary and remediation name the
+// cause.
+func TestCheckDiagnosesEverySandboxFault(t *testing.T) {
+	tests := []struct {
+		fault  string
+		args   []string
+		first  string
+		status string
+		words  []string
+	}{
+		{"", nil, "", "", nil},
+		{"expired-server-cert", nil, "tls.server", "fail", []string{"expired"}},
+		{"unknown-server-ca", nil, "tls.server", "fail", []string{"does not trust", "ca bundle"}},
+		{"sha1-server-cert", nil, "tls.server", "fail", []string{"sha1", "sha-2"}},
+		{"no-intermediate", nil, "tls.server", "warn", []string{"intermediate", "subca"}},
+		{"unknown-client-ca", nil, "tls.client-auth", "fail", []string{"unknown_ca", "accepts certificates from"}},
+		{"clock-skew", nil, "auth.clock", "fail", []string{"clock", "ntp"}},
+		{"reject-token", nil, "mesh.handshake", "fail", []string{"403", "shared key"}},
+		{"slow", []string{"--timeout", "500ms"}, "mesh.handshake", "fail", []string{"did not answer", "in time"}},
+		{"reset", nil, "tls.server", "fail", []string{"closed the connection", "firewall"}},
+		{"http-500", nil, "mesh.handshake", "fail", []string{"internal error", "server's fault"}},
+		{"tls10-only", nil, "tls.server", "fail", []string{"tls 1.1 or older", "tls 1.2"}},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		seen[tt.fault] = true
+		t.Run("fault="+tt.fault, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"check", "--sandbox=" + tt.fault, "--format", "json"}, tt.args...)
+			if tt.fault == "" {
+				args[1] = "--sandbox"
+			}
+			r := runCLI(t, nil, args...)
+			doc := decodeCheck(t, r)
+			var first *struct {
+				ID          string            `json:"id"`
+				Status      string            `json:"status"`
+				Summary     string            `json:"summary"`
+				Remediation string            `json:"remediation"`
+				Evidence    map[string]string `json:"evidence"`
+				DurationMS  *int64            `json:"duration_ms"`
+			}
+			for i, c := range doc.Checks {
+				if c.DurationMS == nil {
+					t.Errorf("%s has no duration_ms", c.ID)
+				}
+				if first == nil && c.Status != "pass" && c.Status != "skip" {
+					first = &doc.Checks[i]
+				}
+			}
+			if tt.first == "" {
+				if first != nil || r.code != exitOK {
+					t.Fatalf("clean sandbox: exit %d, first non-pass %+v", r.code, first)
+				}
+				return
+			}
+			if first == nil {
+				t.Fatalf("every check passed; want %s to %s", tt.first, tt.status)
+			}
+			if first.ID != tt.first || first.Status != tt.status {
+				t.Fatalf("first non-pass is %s (%s: %s), want %s %s", first.ID, first.Status, first.Summary, tt.first, tt.status)
+			}
+			text := strings.ToLower(first.Summary + " " + first.Remediation)
+			for _, w := range tt.words {
+				if !strings.Contains(text, w) {
+					t.Errorf("%s does not say %q: %s / %s", first.ID, w, first.Summary, first.Remediation)
+				}
+			}
+			wantCode := exitFailed
+			if tt.status == "warn" {
+				wantCode = exitOK
+			}
+			if r.code != wantCode {
+				t.Errorf("exit %d, want %d", r.code, wantCode)
+			}
+		})
+	}
+	for _, f := range sandbox.Faults() {
+		name := strings.Fields(f)[0]
+		if !seen[name] {
+			t.Errorf("sandbox fault %s has no check test", name)
+		}
+	}
+}
+
+func TestCheckUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	secrets := map[string]string{"MESH_MAILBOX_PASSWORD": "pw", "MESH_SHARED_KEY": "key"}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		contains string
+	}{
+		{"unknown check", nil, []string{"check", "--sandbox", "--only", "dns.resolv"}, "the checks are: target.eligibility"},
+		{"unknown skip", nil, []string{"check", "--sandbox", "--skip", "geo.nope"}, `unknown check "geo.nope"`},
+		{"unknown env", secrets, []string{"check", "--env", "staging", "--mailbox", "X26ABC1"}, "unknown MESH environment"},
+		{"malformed url", secrets, []string{"check", "--url", "msg.intspineservices.nhs.uk", "--mailbox", "X26ABC1"}, "must look like https://host"},
+		{"missing password", map[string]string{"MESH_SHARED_KEY": "k"}, []string{"check", "--env", "int", "--mailbox", "X26ABC1"}, "MESH_MAILBOX_PASSWORD"},
+		{"missing shared key", map[string]string{"MESH_MAILBOX_PASSWORD": "p"}, []string{"check", "--env", "int", "--mailbox", "X26ABC1"}, "MESH_SHARED_KEY"},
+		{"unreadable keystore", secrets, []string{"check", "--env", "int", "--mailbox", "X26ABC1", "--keystore", filepath.Join(dir, "nope.p12")}, "cannot read the keystore"},
+		{"unreadable CA bundle", secrets, []string{"check", "--env", "int", "--mailbox", "X26ABC1", "--ca-bundle", filepath.Join(dir, "nope.pem")}, "cannot read the CA bundle"},
+		{"bad format", nil, []string{"check", "--sandbox", "--format", "xml"}, "--format"},
+		{"unknown fault", nil, []string{"check", "--sandbox=melt"}, "unknown fault"},
+		{"sandbox and target", nil, []string{"check", "--sandbox", "--env", "int"}, "drop the target flags"},
+		{"sandbox port out of range", nil, []string{"sandbox", "--listen", "127.0.0.1:99999"}, "port"},
+		{"run refuses live", secrets, []string{"run", "--env", "live", "--mailbox", "X26ABC1"}, "--allow-live"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, tt.env, tt.args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, exitUsage, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tt.contains) {
+				t.Fatalf("stderr lacks %q: %s", tt.contains, r.stderr)
+			}
+			if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); lines > 1 || strings.Contains(r.stderr, "goroutine") {
+				t.Fatalf("want one line and a pointer to help, got:\n%s", r.stderr)
+			}
+			if r.stdout != "" {
+				t.Fatalf("a usage error printed on stdout: %s", r.stdout)
+			}
+		})
+	}
+}
+
+func TestCheckOnlyNeedsNoNetworkOrCredentials(t *testing.T) {
+	r := runCLI(t, nil, "check", "--env", "int", "--only", "target.eligibility")
+	if r.code != exitOK || !strings.Contains(r.stdout, "target.eligibility") || !strings.Contains(r.stdout, "1 passed, 0 warned, 0 failed, 0 skipped") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestCheckLowerCaseMailboxIsAFailureNotCorrected(t *testing.T) {
+	r := runCLI(t, map[string]string{"MESH_MAILBOX_PASSWORD": "p", "MESH_SHARED_KEY": "k"},
+		"check", "--env", "int", "--mailbox", "x26abc1", "--only", "auth.credentials", "--format", "json")
+	doc := decodeCheck(t, r)
+	if r.code != exitFailed || len(doc.Checks) != 1 || doc.Checks[0].Status != "fail" || !strings.Contains(doc.Checks[0].Remediation, "X26ABC1") {
+		t.Fatalf("exit %d: %+v", r.code, doc.Checks)
+	}
+}
+
+func TestCheckWithProfileNeverPrintsSecrets(t *testing.T) {
+	_, profile := startTestSandbox(t, sandbox.FaultRejectToken)
+	for _, format := range []string{"text", "json"} {
+		r := runCLI(t, nil, "check", "--profile", profile, "-v", "--format", format)
+		if r.code != exitFailed {
+			t.Fatalf("exit %d with reject-token\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		assertNoSecrets(t, r)
+	}
+}
+
+func TestCheckList(t *testing.T) {
+	r := runCLI(t, nil, "check", "--list")
+	if r.code != exitOK || !strings.Contains(r.stdout, "mesh.handshake") || !strings.Contains(r.stdout, "auth.credentials,tcp.connect") {
+		t.Fatalf("exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+func TestRunOnEmbeddedSandbox(t *testing.T) {
+	r := runCLI(t, nil, "run", "--sandbox")
+	if r.code != exitOK || !strings.Contains(r.stdout, "8 passed, 0 warned, 0 failed, 1 skipped") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(os.TempDir(), "meshdoctor-sandbox-*")); len(entries) > 50 {
+		t.Logf("note: %d sandbox temp dirs linger in %s", len(entries), os.TempDir())
+	}
+}
