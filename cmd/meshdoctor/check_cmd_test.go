@@ -12,19 +12,21 @@ import (
 
 // checkDoc is the part of the JSON document the tests read.
 type checkDoc struct {
-	Schema int `json:"schema"`
-	Checks []struct {
-		ID          string            `json:"id"`
-		Status      string            `json:"status"`
-		Summary     string            `json:"summary"`
-		Remediation string            `json:"remediation"`
-		Evidence    map[string]string `json:"evidence"`
-		DurationMS  *int64            `json:"duration_ms"`
-	} `json:"checks"`
+	Schema  int         `json:"schema"`
+	Checks  []checkJSON `json:"checks"`
 	Summary struct {
 		Passed, Failed, Skipped int
 		OK                      bool `json:"ok"`
 	} `json:"summary"`
+}
+
+type checkJSON struct {
+	ID          string            `json:"id"`
+	Status      string            `json:"status"`
+	Summary     string            `json:"summary"`
+	Remediation string            `json:"remediation"`
+	Evidence    map[string]string `json:"evidence"`
+	DurationMS  *int64            `json:"duration_ms"`
 }
 
 func decodeCheck(t *testing.T, r result) checkDoc {
@@ -78,14 +80,7 @@ func TestCheckDiagnosesEverySandboxFault(t *testing.T) {
 			}
 			r := runCLI(t, nil, args...)
 			doc := decodeCheck(t, r)
-			var first *struct {
-				ID          string            `json:"id"`
-				Status      string            `json:"status"`
-				Summary     string            `json:"summary"`
-				Remediation string            `json:"remediation"`
-				Evidence    map[string]string `json:"evidence"`
-				DurationMS  *int64            `json:"duration_ms"`
-			}
+			var first *checkJSON
 			for i, c := range doc.Checks {
 				if c.DurationMS == nil {
 					t.Errorf("%s has no duration_ms", c.ID)
