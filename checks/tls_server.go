@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -155,11 +156,17 @@ func unknownCAVerdict(f *Facts, t *TLSFacts, bundle string) Verdict {
 			how = "by name"
 		}
 		v = v.With("server CA", fmt.Sprintf("%s (%s; recognised %s)", serverCA.CommonName, strings.Join(serverCA.Environments, ", "), how))
+		if held := bundleSpineCAs(bundle); held != "" {
+			v = v.With("your bundle holds", held)
+		}
 		return v.Fix("The server belongs to NHS %s; pass --ca-bundle with that environment's Spine root and SubCA certificates (%s and its root), from the environment's page.",
 			strings.ToUpper(strings.Join(serverCA.Environments, "/")), serverCA.CommonName)
 	}
 	if bundle == "" {
 		return v.Fix("Pass --ca-bundle with the environment's Spine root and SubCA certificates: MESH's certificates are issued by NHS's own CAs, which operating systems do not trust.")
+	}
+	if held := bundleSpineCAs(bundle); held != "" {
+		v = v.With("your bundle holds", held)
 	}
 	return v.Fix("Your CA bundle does not hold the CA that issued this server's certificate: check --ca-bundle is the one for this environment, and the URL is the MESH you mean.")
 }
@@ -242,4 +249,30 @@ func spineCAsIn(presented []*x509.Certificate, chains [][]*x509.Certificate) str
 		}
 	}
 	return ""
+}
+
+// bundleSpineCAs names the Spine CAs a CA bundle holds, so a report can say
+// "your bundle is LIVE's, the server is INT's".
+func bundleSpineCAs(path string) string {
+	if path == "" {
+		return ""
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	certs, err := pki.ParseCertificatesPEM(data)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, c := range certs {
+		if ca, _, ok := pki.LookupSpineCA(c); ok {
+			names = append(names, fmt.Sprintf("%s (%s)", ca.CommonName, strings.Join(ca.Environments, ", ")))
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Sprintf("%d certificate(s), none of them an NHS Spine CA", len(certs))
+	}
+	return strings.Join(names, "; ")
 }

@@ -137,7 +137,7 @@ func (a *app) runChecksOn(ctx context.Context, f checkFlags, command string, tar
 		Started: time.Now().UTC(),
 	}
 	run.Target.Sandbox = f.sandbox != sandboxFlagUnset
-	run.Checks = checks.Run(ctx, target, selected, opts, nil)
+	run.Checks = checks.Run(ctx, target, selected, opts, a.progress(len(selected)))
 	if ctx.Err() != nil {
 		return nil, errInterrupted
 	}
@@ -254,16 +254,31 @@ func (a *app) finishRun(run *reports.Run, format string, verbose bool) error {
 }
 
 // color is true when stdout is a terminal and NO_COLOR is not set.
-func (a *app) color() bool {
-	if a.getenv("NO_COLOR") != "" {
-		return false
-	}
-	f, ok := a.stdout.(*os.File)
+func (a *app) color() bool { return a.getenv("NO_COLOR") == "" && isTerminal(a.stdout) }
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress shows, on stderr and only when it is a terminal, how far the
+// checks have got; CI logs and pipes get nothing.
+func (a *app) progress(total int) func(checks.Result) {
+	if !isTerminal(a.stderr) {
+		return nil
+	}
+	done := 0
+	return func(r checks.Result) {
+		done++
+		fmt.Fprintf(a.stderr, "\r\x1b[K  checking… %d/%d (%s: %s)", done, total, r.ID, r.Status)
+		if done == total {
+			fmt.Fprint(a.stderr, "\r\x1b[K")
+		}
+	}
 }
 
 func (a *app) listChecks(format string) error {
