@@ -62,6 +62,9 @@ func judgeHandshake(ctx context.Context, f *Facts) Verdict {
 	case x.Status == 400:
 		return v(Failf("MESH answered 400 Bad Request to the handshake: %s", gist(x.Body))).
 			Fix("The request lacked something MESH requires (mex-ClientVersion, mex-OSName and mex-OSVersion headers, or a readable Authorization header). If a proxy rewrites headers, ask for them to pass unchanged.")
+	case x.Status >= 300 && x.Status < 400:
+		return v(Failf("the handshake was redirected (HTTP %d) to %s: MESH never redirects", x.Status, firstNonEmpty(x.Header.Get("Location"), "(no Location)"))).
+			Fix("Something other than MESH answered (a proxy, captive portal or web server): check --url, and HTTPS_PROXY/NO_PROXY.")
 	case x.Status == 404 || x.Status == 405:
 		return v(Failf("there is no MESH API at %s (HTTP %d)", f.Target.URL+path, x.Status)).
 			Fix("Check --url: it should be the MESH host itself (https://host[:port]), without a path; the API lives under /messageexchange.")

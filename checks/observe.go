@@ -159,6 +159,10 @@ func systemResolvers() []string {
 	return out
 }
 
+// errAbandoned marks a connection attempt given up on because another
+// address had already connected.
+var errAbandoned = errors.New("not waited for: another address connected first")
+
 // Dial is one TCP connection attempt.
 type Dial struct {
 	Addr string
@@ -236,7 +240,13 @@ func (f *Facts) TCP(ctx context.Context) *TCPFacts {
 		addrs := f.DNS(ctx).Addrs()
 		t.Dials = make([]Dial, len(addrs))
 		conns := make([]net.Conn, len(addrs))
+		// Every address at once; once one connects, the others get a short
+		// grace (to tell "all fine" from "one filtered") and are then
+		// abandoned, so a filtered address does not hold the verdict back.
+		dialCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		var wg sync.WaitGroup
+		first := make(chan time.Duration, len(addrs))
 		for i, a := range addrs {
 			wg.Add(1)
 			go func() {
@@ -244,11 +254,27 @@ func (f *Facts) TCP(ctx context.Context) *TCPFacts {
 				addr := net.JoinHostPort(a.String(), ep.Port)
 				start := time.Now()
 				var d net.Dialer
-				conns[i], t.Dials[i].Err = d.DialContext(ctx, "tcp", addr)
+				conns[i], t.Dials[i].Err = d.DialContext(dialCtx, "tcp", addr)
 				t.Dials[i].Addr, t.Dials[i].Took = addr, time.Since(start)
+				if t.Dials[i].Err == nil {
+					first <- t.Dials[i].Took
+				} else if ctx.Err() == nil && dialCtx.Err() != nil {
+					t.Dials[i].Err = errAbandoned
+				}
 			}()
 		}
-		wg.Wait()
+		all := make(chan struct{})
+		go func() { wg.Wait(); close(all) }()
+		select {
+		case <-all:
+		case took := <-first:
+			select {
+			case <-all:
+			case <-time.After(max(3*took, 300*time.Millisecond)):
+				cancel()
+				<-all
+			}
+		}
 		for i, c := range conns {
 			if c == nil {
 				continue
@@ -371,6 +397,9 @@ type TLSFacts struct {
 	clientChain []*x509.Certificate
 	// IdentityErr is why our client identity could not be loaded.
 	IdentityErr error
+	// BundleErr is why the CA bundle could not be read: then there is no
+	// handshake, since nothing could be verified.
+	BundleErr error
 	// Err is the handshake error, nil when it completed.
 	Err  error
 	Took time.Duration
@@ -411,7 +440,7 @@ func (f *Facts) TLS(ctx context.Context) *TLSFacts {
 		var roots *x509.CertPool // nil: the system's roots
 		if f.Target.CABundle != "" {
 			if roots, err = pki.LoadPool(f.Target.CABundle); err != nil {
-				t.Err = fmt.Errorf("cannot check the server without the CA bundle: %w", err)
+				t.BundleErr = err
 				return t
 			}
 		}
@@ -576,6 +605,9 @@ func (f *Facts) Exchange(ctx context.Context) *ExchangeFacts {
 		t := f.TLS(ctx)
 		switch {
 		case t.Plain:
+		case t.BundleErr != nil:
+			x.NotSent = "the CA bundle could not be read, so the server could not be verified"
+			return x
 		case t.Err != nil:
 			x.NotSent = "the TLS handshake failed"
 			return x
@@ -602,7 +634,8 @@ func (f *Facts) Exchange(ctx context.Context) *ExchangeFacts {
 			x.Authenticated = true
 		}
 		x.Sent = f.Now()
-		resp, err := (&http.Client{Transport: x.transport}).Do(req)
+		noRedirects := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := (&http.Client{Transport: x.transport, CheckRedirect: noRedirects}).Do(req)
 		x.Received = f.Now()
 		if err != nil {
 			x.Err = err

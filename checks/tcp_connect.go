@@ -23,7 +23,9 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 	t := f.TCP(ctx)
 	var attempts []string
 	for _, d := range t.Dials {
-		if d.Err != nil {
+		if errors.Is(d.Err, errAbandoned) {
+			attempts = append(attempts, fmt.Sprintf("%s not waited for", d.Addr))
+		} else if d.Err != nil {
 			attempts = append(attempts, fmt.Sprintf("%s %s", d.Addr, classifyNet(d.Err)))
 		} else {
 			attempts = append(attempts, fmt.Sprintf("%s connected in %s", d.Addr, d.Took.Round(1e5)))
@@ -60,7 +62,7 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 	if t.Connected != "" {
 		v := Passf("connected to %s", t.Connected)
 		for _, d := range t.Dials {
-			if d.Err != nil {
+			if d.Err != nil && !errors.Is(d.Err, errAbandoned) {
 				if a, err := netip.ParseAddrPort(d.Addr); err == nil && a.Addr().Is4() {
 					v = Warnf("connected to %s, but not to every address of %s", t.Connected, ep.Host)
 					v = v.Fix("Some of MESH's addresses are %s from here: a firewall may allow only some of them. Ask your network team to allow TCP %s to every address MESH resolves to.", classifyNet(d.Err), ep.Port)

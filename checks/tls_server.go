@@ -44,6 +44,11 @@ func judgeTLSServer(ctx context.Context, f *Facts) Verdict {
 		}
 		return v.With("trusted CAs", bundle)
 	}
+	if t.BundleErr != nil {
+		return Errorf("could not read the CA bundle, so the server cannot be verified: %v", t.BundleErr).
+			With("CA bundle", bundle).
+			Fix("--ca-bundle must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----): the environment's Spine root and SubCA, from the environment's page.")
+	}
 	if t.Err != nil && len(t.Presented) == 0 {
 		return v(tlsHandshakeFailure(t.Err, ep.HostPort()))
 	}
