@@ -59,10 +59,10 @@ func judgeInbox(ctx context.Context, f *Facts) Verdict {
 	v := Passf("%s message(s) waiting", count).With("messages", count)
 	if !oldest.IsZero() {
 		age := now.Sub(oldest)
-		v = v.With("oldest", fmt.Sprintf("%s (%s ago)", oldest.UTC().Format(time.RFC3339), age.Round(time.Minute)))
+		v = v.With("oldest", fmt.Sprintf("%s (%s ago)", oldest.UTC().Format(time.RFC3339), humanAge(age)))
 		if age > inboxExpiry-24*time.Hour {
 			v.Status = Warn
-			v.Summary = fmt.Sprintf("%s message(s) waiting; the oldest has waited %s of MESH's 5 days", count, age.Round(time.Hour))
+			v.Summary = fmt.Sprintf("%s message(s) waiting; the oldest has waited %s of MESH's 5 days", count, humanAge(age))
 			v = v.Fix("Collect and acknowledge messages (list, download, acknowledge) at least daily: after 5 days MESH removes them and sends the sender a non-delivery report.")
 		}
 	}
@@ -85,4 +85,15 @@ func messageTime(id string) (time.Time, bool) {
 	}
 	t, err := time.Parse(mesh.StatusTimestampLayout, id[:14])
 	return t, err == nil
+}
+
+// humanAge says a duration the way a person would: "4.5 days", "7 hours".
+func humanAge(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%.0f hours", d.Hours())
+	}
+	return d.Round(time.Minute).String()
 }
