@@ -1,0 +1,231 @@
+package geo_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/meshdoctor/meshdoctor/geo"
+)
+
+// echoService is a local HTTPS what-is-my-IP service that answers with
+// answer (the caller's own address when empty).
+func echoService(t *testing.T, answer string) (*httptest.Server, *tls.Config) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answer
+		if a == "" {
+			a, _, _ = net.SplitHostPort(r.RemoteAddr)
+		}
+		io.WriteString(w, a+"\n")
+	}))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return srv, &tls.Config{RootCAs: pool}
+}
+
+// dnsServer is a local DNS server on 127.0.0.1 that answers every A
+// question with a4 and every TXT question with txt.
+func dnsServer(t *testing.T, a4, txt string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := dns.NewServeMux()
+	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		name := q.Question[0].Name
+		switch q.Question[0].Qtype {
+		case dns.TypeA:
+			if a4 == "" {
+				m.Rcode = dns.RcodeNameError
+				break
+			}
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP(a4)})
+		case dns.TypeTXT:
+			m.Answer = append(m.Answer,
+				&dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{"edns0-client-subnet 192.0.2.0/24"}},
+				&dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{txt}})
+		}
+		w.WriteMsg(m)
+	})
+	srv := &dns.Server{PacketConn: pc, Handler: mux}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func localDNS(server string) []geo.DNSMethod {
+	return []geo.DNSMethod{
+		{Name: "OpenDNS", Question: "myip.opendns.com.", Type: dns.TypeA, Server: server, Net: "udp4"},
+		{Name: "Google", Question: "o-o.myaddr.l.google.com.", Type: dns.TypeTXT, Server: server, Net: "udp4"},
+	}
+}
+
+func TestDiscover(t *testing.T) {
+	gb, tlsGB := echoService(t, "81.2.69.142")
+	jsonSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"ip":"81.2.69.142"}`)
+	}))
+	defer jsonSrv.Close()
+	tlsGB.RootCAs.AddCert(jsonSrv.Certificate())
+	fr, tlsFR := echoService(t, "90.0.1.3")
+	bad, tlsBad := echoService(t, "<html>blocked by policy</html>")
+	agreeing := dnsServer(t, "81.2.69.142", "81.2.69.142")
+	disagreeing := dnsServer(t, "90.0.1.3", "81.2.69.142")
+
+	tests := []struct {
+		name     string
+		d        geo.Discoverer
+		v4       string
+		disagree bool
+		why      string
+	}{
+		{"one service", geo.Discoverer{Services: []string{gb.URL}, TLS: tlsGB}, "81.2.69.142", false, ""},
+		{"JSON answer", geo.Discoverer{Services: []string{jsonSrv.URL}, TLS: tlsGB}, "81.2.69.142", false, ""},
+		{"service and DNS agree", geo.Discoverer{Services: []string{gb.URL}, TLS: tlsGB, DNS: localDNS(agreeing)}, "81.2.69.142", false, ""},
+		{"DNS only", geo.Discoverer{DNS: localDNS(agreeing)}, "81.2.69.142", false, ""},
+		{"DNS methods disagree", geo.Discoverer{DNS: localDNS(disagreeing)}, "90.0.1.3", true, ""},
+		{"service most trusted", geo.Discoverer{Services: []string{fr.URL}, TLS: tlsFR, DNS: localDNS(agreeing)}, "90.0.1.3", true, ""},
+		{"garbage answer", geo.Discoverer{Services: []string{bad.URL}, TLS: tlsBad}, "", false, "not an IP address"},
+		{"untrusted certificate", geo.Discoverer{Services: []string{gb.URL}}, "", false, "certificate"},
+		{"nothing configured", geo.Discoverer{}, "", false, "no method"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			e := geo.Consolidate(tt.d.Discover(ctx))
+			if got := addrString(e.V4); got != tt.v4 || e.Disagree != tt.disagree {
+				t.Fatalf("v4 %s disagree %v, want %s %v; answers %+v", got, e.Disagree, tt.v4, tt.disagree, e.Answers)
+			}
+			if tt.why != "" && !strings.Contains(e.Why(), tt.why) {
+				t.Errorf("why %q lacks %q", e.Why(), tt.why)
+			}
+		})
+	}
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func TestDiscoverThroughProxy(t *testing.T) {
+	srv, tlsCfg := echoService(t, "81.2.69.142")
+	var tunnels atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		up, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		tunnels.Add(1)
+		w.WriteHeader(http.StatusOK)
+		conn, rw, _ := w.(http.Hijacker).Hijack()
+		go func() { io.Copy(up, rw); up.Close() }()
+		io.Copy(conn, up)
+		conn.Close()
+	}))
+	defer proxy.Close()
+	pu, _ := url.Parse(proxy.URL)
+	d := geo.Discoverer{Services: []string{srv.URL}, TLS: tlsCfg, Proxy: http.ProxyURL(pu)}
+	e := geo.Consolidate(d.Discover(context.Background()))
+	if e.V4.String() != "81.2.69.142" || tunnels.Load() != 1 {
+		t.Fatalf("v4 %s through %d tunnels; answers %+v", e.V4, tunnels.Load(), e.Answers)
+	}
+}
+
+func TestDiscoverBoundedByContext(t *testing.T) {
+	// A DNS server that never answers and a service that never answers:
+	// Discover returns when the context ends, not later.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	stall := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(stall)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	d := geo.Discoverer{Services: []string{srv.URL}, TLS: &tls.Config{RootCAs: pool}, DNS: localDNS(pc.LocalAddr().String()), Timeout: time.Minute}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	e := geo.Consolidate(d.Discover(ctx))
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %s", took)
+	}
+	if len(e.Addrs()) != 0 || e.Why() == "" {
+		t.Fatalf("addrs %v why %q", e.Addrs(), e.Why())
+	}
+}
+
+func TestScope(t *testing.T) {
+	for ip, want := range map[string]geo.Scope{
+		"81.2.69.142": geo.Public, "10.1.2.3": geo.Private, "192.168.0.1": geo.Private, "172.16.5.4": geo.Private,
+		"100.64.1.1": geo.CGNAT, "127.0.0.1": geo.Loopback, "::1": geo.Loopback, "fd00::1": geo.Private,
+		"169.254.1.1": geo.LinkLocal, "0.0.0.0": geo.Unspecified, "224.0.0.1": geo.Multicast,
+		"192.0.2.7": geo.Reserved, "2a02:8010::1": geo.Public, "::ffff:10.0.0.1": geo.Private,
+	} {
+		if got := geo.ScopeOf(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("%s: %s, want %s", ip, got, want)
+		}
+	}
+}
+
+func TestParseAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"81.2.69.142": "", " 81.2.69.142 ": "", "[2a02:8010::1]": "", "::ffff:81.2.69.142": "",
+		"81.2.69": "not an IP address", "example.com": "not an IP address", "": "not an IP address",
+		"81.2.69.0/24": "is a network", "fe80::1%eth0": "zone",
+	} {
+		a, err := geo.ParseAddr(in)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", in, err)
+		case want == "" && a.Is4In6():
+			t.Errorf("%q: left mapped: %s", in, a)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestLocalSource(t *testing.T) {
+	got, err := geo.LocalSource(context.Background(), nil, "127.0.0.1", 443)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !got[0].IsLoopback() {
+		t.Fatalf("local source toward loopback: %v", got)
+	}
+}
