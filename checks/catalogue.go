@@ -13,5 +13,6 @@ func catalogue() []Check {
 		authClock,
 		meshHandshake,
 		meshInbox,
+		geoSourceIP,
 	}
 }

@@ -15,79 +15,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/meshdoctor/meshdoctor/geo"
+	"github.com/meshdoctor/meshdoctor/geo/geotest"
 )
 
-// echoService is a local HTTPS what-is-my-IP service that answers with
-// answer (the caller's own address when empty).
-func echoService(t *testing.T, answer string) (*httptest.Server, *tls.Config) {
-	t.Helper()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := answer
-		if a == "" {
-			a, _, _ = net.SplitHostPort(r.RemoteAddr)
-		}
-		io.WriteString(w, a+"\n")
-	}))
-	t.Cleanup(srv.Close)
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	return srv, &tls.Config{RootCAs: pool}
-}
-
-// dnsServer is a local DNS server on 127.0.0.1 that answers every A
-// question with a4 and every TXT question with txt.
-func dnsServer(t *testing.T, a4, txt string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := dns.NewServeMux()
-	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		name := q.Question[0].Name
-		switch q.Question[0].Qtype {
-		case dns.TypeA:
-			if a4 == "" {
-				m.Rcode = dns.RcodeNameError
-				break
-			}
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP(a4)})
-		case dns.TypeTXT:
-			m.Answer = append(m.Answer,
-				&dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{"edns0-client-subnet 192.0.2.0/24"}},
-				&dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{txt}})
-		}
-		w.WriteMsg(m)
-	})
-	srv := &dns.Server{PacketConn: pc, Handler: mux}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
-
-func localDNS(server string) []geo.DNSMethod {
-	return []geo.DNSMethod{
-		{Name: "OpenDNS", Question: "myip.opendns.com.", Type: dns.TypeA, Server: server, Net: "udp4"},
-		{Name: "Google", Question: "o-o.myaddr.l.google.com.", Type: dns.TypeTXT, Server: server, Net: "udp4"},
-	}
-}
-
 func TestDiscover(t *testing.T) {
-	gb, tlsGB := echoService(t, "81.2.69.142")
+	gb, tlsGB := geotest.EchoService(t, "81.2.69.142")
 	jsonSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"ip":"81.2.69.142"}`)
 	}))
 	defer jsonSrv.Close()
 	tlsGB.RootCAs.AddCert(jsonSrv.Certificate())
-	fr, tlsFR := echoService(t, "90.0.1.3")
-	bad, tlsBad := echoService(t, "<html>blocked by policy</html>")
-	agreeing := dnsServer(t, "81.2.69.142", "81.2.69.142")
-	disagreeing := dnsServer(t, "90.0.1.3", "81.2.69.142")
+	fr, tlsFR := geotest.EchoService(t, "90.0.1.3")
+	bad, tlsBad := geotest.EchoService(t, "<html>blocked by policy</html>")
+	agreeing := geotest.DNSServer(t, "81.2.69.142", "81.2.69.142")
+	disagreeing := geotest.DNSServer(t, "90.0.1.3", "81.2.69.142")
 
 	tests := []struct {
 		name     string
@@ -96,14 +38,14 @@ func TestDiscover(t *testing.T) {
 		disagree bool
 		why      string
 	}{
-		{"one service", geo.Discoverer{Services: []string{gb.URL}, TLS: tlsGB}, "81.2.69.142", false, ""},
+		{"one service", geo.Discoverer{Services: []string{gb}, TLS: tlsGB}, "81.2.69.142", false, ""},
 		{"JSON answer", geo.Discoverer{Services: []string{jsonSrv.URL}, TLS: tlsGB}, "81.2.69.142", false, ""},
-		{"service and DNS agree", geo.Discoverer{Services: []string{gb.URL}, TLS: tlsGB, DNS: localDNS(agreeing)}, "81.2.69.142", false, ""},
-		{"DNS only", geo.Discoverer{DNS: localDNS(agreeing)}, "81.2.69.142", false, ""},
-		{"DNS methods disagree", geo.Discoverer{DNS: localDNS(disagreeing)}, "90.0.1.3", true, ""},
-		{"service most trusted", geo.Discoverer{Services: []string{fr.URL}, TLS: tlsFR, DNS: localDNS(agreeing)}, "90.0.1.3", true, ""},
-		{"garbage answer", geo.Discoverer{Services: []string{bad.URL}, TLS: tlsBad}, "", false, "not an IP address"},
-		{"untrusted certificate", geo.Discoverer{Services: []string{gb.URL}}, "", false, "certificate"},
+		{"service and DNS agree", geo.Discoverer{Services: []string{gb}, TLS: tlsGB, DNS: geotest.DNSMethods(agreeing)}, "81.2.69.142", false, ""},
+		{"DNS only", geo.Discoverer{DNS: geotest.DNSMethods(agreeing)}, "81.2.69.142", false, ""},
+		{"DNS methods disagree", geo.Discoverer{DNS: geotest.DNSMethods(disagreeing)}, "90.0.1.3", true, ""},
+		{"service most trusted", geo.Discoverer{Services: []string{fr}, TLS: tlsFR, DNS: geotest.DNSMethods(agreeing)}, "90.0.1.3", true, ""},
+		{"garbage answer", geo.Discoverer{Services: []string{bad}, TLS: tlsBad}, "", false, "not an IP address"},
+		{"untrusted certificate", geo.Discoverer{Services: []string{gb}}, "", false, "certificate"},
 		{"nothing configured", geo.Discoverer{}, "", false, "no method"},
 	}
 	for _, tt := range tests {
@@ -129,7 +71,7 @@ func addrString(a netip.Addr) string {
 }
 
 func TestDiscoverThroughProxy(t *testing.T) {
-	srv, tlsCfg := echoService(t, "81.2.69.142")
+	service, tlsCfg := geotest.EchoService(t, "81.2.69.142")
 	var tunnels atomic.Int32
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect {
@@ -150,7 +92,7 @@ func TestDiscoverThroughProxy(t *testing.T) {
 	}))
 	defer proxy.Close()
 	pu, _ := url.Parse(proxy.URL)
-	d := geo.Discoverer{Services: []string{srv.URL}, TLS: tlsCfg, Proxy: http.ProxyURL(pu)}
+	d := geo.Discoverer{Services: []string{service}, TLS: tlsCfg, Proxy: http.ProxyURL(pu)}
 	e := geo.Consolidate(d.Discover(context.Background()))
 	if e.V4.String() != "81.2.69.142" || tunnels.Load() != 1 {
 		t.Fatalf("v4 %s through %d tunnels; answers %+v", e.V4, tunnels.Load(), e.Answers)
@@ -176,7 +118,7 @@ func TestDiscoverBoundedByContext(t *testing.T) {
 	defer close(stall)
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
-	d := geo.Discoverer{Services: []string{srv.URL}, TLS: &tls.Config{RootCAs: pool}, DNS: localDNS(pc.LocalAddr().String()), Timeout: time.Minute}
+	d := geo.Discoverer{Services: []string{srv.URL}, TLS: &tls.Config{RootCAs: pool}, DNS: geotest.DNSMethods(pc.LocalAddr().String()), Timeout: time.Minute}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
