@@ -98,6 +98,7 @@ variables or files, never from flags, and never printed.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.sandboxCommand(), a.roundtripCommand(), a.versionCommand())
 	root.AddCommand(a.checkCommand(), a.runCommand())
+	root.AddCommand(a.geoCommand())
 	return root
 }
 
