@@ -121,6 +121,10 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 		}
 		localCh := make(chan localResult, 1)
 		go func() {
+			if host == "" {
+				localCh <- localResult{}
+				return
+			}
 			// Resolving the MESH host may hang where DNS is filtered: bound it.
 			lctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 			defer cancel()
@@ -159,7 +163,11 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 			}
 		}
 		if eg.Disagree {
-			warnings = append(warnings, "the discovery methods disagree about the egress address")
+			w := "the discovery methods disagree about the egress address"
+			if _, proxied := extra.Get("proxy"); proxied {
+				w += " (MESH traffic goes through a proxy: the HTTPS answers, made through it, are what MESH sees; DNS goes direct)"
+			}
+			warnings = append(warnings, w)
 			extra = append(extra, Fact{"answers", answersText(eg)})
 		}
 		for _, la := range local.addrs {
@@ -227,8 +235,10 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 		}
 	}
 	if info.Stale(f.Now()) {
-		warnings = append(warnings, fmt.Sprintf("the GeoIP database is stale (built %s, more than %d days ago)",
-			info.Built.Format(time.DateOnly), int(geo.StaleAfter.Hours()/24)))
+		stale := fmt.Sprintf("the GeoIP database is stale (built %s, more than %d days ago)",
+			info.Built.Format(time.DateOnly), int(geo.StaleAfter.Hours()/24))
+		warnings = append(warnings, stale)
+		dbEvidence = append(dbEvidence, Fact{"database_stale", stale})
 	}
 	ev = append(ev, extra...)
 	ev = append(ev, dbEvidence...)

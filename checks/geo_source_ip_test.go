@@ -113,7 +113,8 @@ func TestGeoSourceIPGiven(t *testing.T) {
 		{"anonymous proxy", intTarget, geotest.Proxy, d.country, want{Warn, []string{"5.5.5.5", "anonymous proxy"},
 			map[string]string{"flags": "anonymous proxy", "registered_country": "GB"}, "--source-ip"}},
 		{"satellite provider in GB", intTarget, geotest.Satellite, d.country, want{Warn, []string{"satellite provider"}, map[string]string{"registered_country": "NG"}, ""}},
-		{"stale database", intTarget, geotest.GB, d.old, want{Warn, []string{"stale", "2026-08-01"}, map[string]string{"database_built": "2026-08-01"}, "geo update"}},
+		{"stale database", intTarget, geotest.GB, d.old, want{Warn, []string{"stale", "2026-08-01"}, map[string]string{"database_built": "2026-08-01", "database_stale": "more than 60 days"}, "geo update"}},
+		{"stale database, French address", intTarget, geotest.FR, d.old, want{Fail, []string{"France"}, map[string]string{"database_stale": "2026-08-01"}, "UK"}},
 		{"address not in the database", intTarget, "1.1.1.1", d.country, want{Error, []string{"1.1.1.1 is not in the GeoIP database"}, nil, "geo update"}},
 		{"private address", intTarget, "10.1.2.3", d.country, want{Error, []string{"10.1.2.3 is a private address", "this is not the address MESH sees"}, map[string]string{"scope": "private"}, "gateway"}},
 		{"CGNAT address", intTarget, "100.64.7.7", d.country, want{Error, []string{"carrier-grade NAT", "not the address MESH sees"}, nil, ""}},
@@ -160,25 +161,38 @@ func TestGeoSourceIPDiscovered(t *testing.T) {
 		target mesh.Target
 		disc   geo.Discoverer
 		want   want
+		proxy  string
 	}{
 		{"HTTPS service says GB", sandbox, geo.Discoverer{Services: []string{gb}, TLS: tlsGB}, want{Pass, []string{"81.2.69.142 geolocates to the UK"},
-			map[string]string{"found_by": gb, "database_type": "GeoLite2-Country"}, ""}},
-		{"HTTPS service says FR", sandbox, geo.Discoverer{Services: []string{fr}, TLS: tlsFR}, want{Fail, []string{"90.0.1.3 geolocates to France"}, map[string]string{"found_by": fr}, "HSCN"}},
-		{"DNS methods only", sandbox, geo.Discoverer{DNS: geotest.DNSMethods(agreeGB)}, want{Pass, []string{"GB"}, map[string]string{"found_by": "DNS OpenDNS (IPv4)"}, ""}},
+			map[string]string{"found_by": gb, "database_type": "GeoLite2-Country"}, ""}, ""},
+		{"HTTPS service says FR", sandbox, geo.Discoverer{Services: []string{fr}, TLS: tlsFR}, want{Fail, []string{"90.0.1.3 geolocates to France"}, map[string]string{"found_by": fr}, "HSCN"}, ""},
+		{"DNS methods only", sandbox, geo.Discoverer{DNS: geotest.DNSMethods(agreeGB)}, want{Pass, []string{"GB"}, map[string]string{"found_by": "DNS OpenDNS (IPv4)"}, ""}, ""},
 		{"methods disagree", sandbox, geo.Discoverer{Services: []string{gb}, TLS: tlsGB, DNS: geotest.DNSMethods(sayFR)}, want{Warn, []string{"disagree"},
-			map[string]string{"answers": "DNS Google (IPv4) = 90.0.1.3", "found_by": gb}, ""}},
-		{"service sees a loopback address", sandbox, geo.Discoverer{Services: []string{self}, TLS: tlsSelf}, want{Error, []string{"127.0.0.1", "loopback", "not the address MESH sees"}, nil, "--source-ip"}},
-		{"offline, sandbox on loopback", sandbox, geo.Discoverer{DNS: geotest.DNSMethods(nxdomain)}, want{Skip, []string{"could not be discovered", "127.0.0.1"}, map[string]string{"why": "NXDOMAIN"}, "--source-ip"}},
-		{"offline, NHS host", intTarget, geo.Discoverer{DNS: geotest.DNSMethods(nxdomain)}, want{Error, []string{"no egress address found"}, map[string]string{"why": "DNS OpenDNS (IPv4)"}, "--source-ip"}},
-		{"nothing configured, NHS host", intTarget, geo.Discoverer{}, want{Error, []string{"no egress address found"}, map[string]string{"why": "no method"}, "HTTPS_PROXY"}},
+			map[string]string{"answers": "DNS Google (IPv4) = 90.0.1.3", "found_by": gb}, ""}, ""},
+		{"methods disagree behind a proxy", intTarget, geo.Discoverer{Services: []string{gb}, TLS: tlsGB, DNS: geotest.DNSMethods(sayFR)}, want{Warn, []string{"disagree", "through a proxy", "DNS goes direct"},
+			map[string]string{"proxy": "proxy.example:3128", "address": geotest.GB}, ""}, "http://user:secret-proxy-pw@proxy.example:3128"},
+		{"service sees a loopback address", sandbox, geo.Discoverer{Services: []string{self}, TLS: tlsSelf}, want{Error, []string{"127.0.0.1", "loopback", "not the address MESH sees"}, nil, "--source-ip"}, ""},
+		{"offline, sandbox on loopback", sandbox, geo.Discoverer{DNS: geotest.DNSMethods(nxdomain)}, want{Skip, []string{"could not be discovered", "127.0.0.1"}, map[string]string{"why": "NXDOMAIN"}, "--source-ip"}, ""},
+		{"offline, NHS host", intTarget, geo.Discoverer{DNS: geotest.DNSMethods(nxdomain)}, want{Error, []string{"no egress address found"}, map[string]string{"why": "DNS OpenDNS (IPv4)"}, "--source-ip"}, ""},
+		{"nothing configured, NHS host", intTarget, geo.Discoverer{}, want{Error, []string{"no egress address found"}, map[string]string{"why": "no method"}, "HTTPS_PROXY"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := offlineEnv(t, d.country)
 			env.discover = tt.disc
 			env.discover.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
-			v := judge(t, tt.target, Options{}, env)
+			var opts Options
+			if tt.proxy != "" {
+				pu, _ := url.Parse(tt.proxy)
+				opts.Proxy = http.ProxyURL(pu)
+			}
+			v := judge(t, tt.target, opts, env)
 			tt.want.check(t, v)
+			for _, e := range v.Evidence {
+				if strings.Contains(e.Value, "secret-proxy-pw") {
+					t.Errorf("evidence %s shows the proxy password", e.Key)
+				}
+			}
 		})
 	}
 }

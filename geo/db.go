@@ -111,6 +111,9 @@ type DB struct {
 // noCountryTypes are database types known to carry no country.
 var noCountryTypes = []string{"asn", "anonymous", "isp", "connection-type", "domain"}
 
+// placeWords in a type name say it holds places.
+var placeWords = []string{"country", "city", "location", "enterprise"}
+
 // Open opens a country database. A file that is not a MaxMind DB is a
 // *FormatError; one that carries no country is a *NoCountryError.
 func Open(path string) (*DB, error) {
@@ -134,8 +137,11 @@ func Open(path string) (*DB, error) {
 func (db *DB) classify() error {
 	path, typ := db.info.Path, db.info.Type
 	lower := strings.ToLower(typ)
-	enterprise := strings.Contains(lower, "enterprise")
-	if !enterprise && slices.ContainsFunc(noCountryTypes, func(s string) bool { return strings.Contains(lower, s) }) {
+	// Names such as "geo-whois-asn-country" (ip-location-db) hold countries
+	// although they say ASN: only a name that speaks of no place is refused
+	// by name; the records of the others are looked at.
+	place := slices.ContainsFunc(placeWords, func(s string) bool { return strings.Contains(lower, s) })
+	if !place && slices.ContainsFunc(noCountryTypes, func(s string) bool { return strings.Contains(lower, s) }) {
 		return &NoCountryError{Path: path, Type: typ}
 	}
 	g, err := geoip2.Open(path)
@@ -230,6 +236,10 @@ type nested struct {
 func (db *DB) Lookup(ip netip.Addr) (Location, error) {
 	ip = ip.Unmap()
 	loc := Location{IP: ip}
+	if ip.Is6() && db.mm.Metadata.IPVersion == 4 {
+		// ip-location-db publishes IPv4 and IPv6 in separate files.
+		return loc, fmt.Errorf("%s holds IPv4 addresses only: it cannot place %s (use a database that holds IPv6 too)", db.info.Path, ip)
+	}
 	res := db.mm.Lookup(ip)
 	if err := res.Err(); err != nil {
 		return loc, fmt.Errorf("look up %s in %s: %w", ip, db.info.Path, err)

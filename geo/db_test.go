@@ -87,6 +87,25 @@ func TestLookupFlatSchema(t *testing.T) {
 	}
 }
 
+func TestLookupIPv4OnlyFlat(t *testing.T) {
+	// ip-location-db's files are split by family, and one of its country
+	// databases has "asn" in its name.
+	path := geotest.Write(t, t.TempDir(), "geo-whois-asn-country-ipv4.mmdb",
+		geotest.Options{Type: "geo-whois-asn-country", Flat: true, IPv4Only: true})
+	db, err := geo.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if loc, err := db.Lookup(netip.MustParseAddr(geotest.GB)); err != nil || loc.Country != "GB" {
+		t.Fatalf("%+v %v", loc, err)
+	}
+	_, err = db.Lookup(netip.MustParseAddr(geotest.GBv6))
+	if err == nil || !strings.Contains(err.Error(), "holds IPv4 addresses only: it cannot place 2a02:8010::1") {
+		t.Fatalf("IPv6 lookup in an IPv4 database: %v", err)
+	}
+}
+
 func TestOpenRefuses(t *testing.T) {
 	dir := t.TempDir()
 	corrupt := filepath.Join(dir, "corrupt.mmdb")

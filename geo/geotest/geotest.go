@@ -62,6 +62,9 @@ type Options struct {
 	ASN bool
 	// Nets default to DefaultNets.
 	Nets []Net
+	// IPv4Only writes an IPv4 database (ip_version 4), without the IPv6
+	// networks, as ip-location-db's *-ipv4.mmdb files are.
+	IPv4Only bool
 }
 
 // Write builds a database in dir/name and returns its path.
@@ -91,6 +94,7 @@ func WriteFile(path string, o Options) error {
 		Description:  map[string]string{"en": "meshdoctor test database"},
 		Languages:    []string{"en"},
 		RecordSize:   24,
+		IPVersion:    map[bool]int{true: 4, false: 6}[o.IPv4Only],
 	})
 	if err != nil {
 		return err
@@ -99,6 +103,9 @@ func WriteFile(path string, o Options) error {
 		_, network, err := net.ParseCIDR(n.CIDR)
 		if err != nil {
 			return err
+		}
+		if o.IPv4Only && network.IP.To4() == nil {
+			continue
 		}
 		if err := tree.Insert(network, record(n, o)); err != nil {
 			return fmt.Errorf("insert %s: %w", n.CIDR, err)
