@@ -269,17 +269,6 @@ func redactURL(s string) string {
 	return u.String()
 }
 
-// isTerminal reports whether w is a character device (a terminal), where a
-// progress bar belongs; never a pipe, a file or a test buffer.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 func progressBar(w io.Writer) func(done, total int64) {
 	var last time.Time
 	return func(done, total int64) {
