@@ -86,7 +86,7 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 			for _, p := range nf.Looked {
 				looked = append(looked, p.Path)
 			}
-			return Skipf("no GeoIP country database found: cannot tell whether the source address is in the UK").
+			return Skipf("no GeoIP country database found, so the source address cannot be judged: run 'meshdoctor geo update'").
 				With("looked_in", strings.Join(looked, ", ")).
 				Fix("Run 'meshdoctor geo update' to download DB-IP's free country database (no account needed), " +
 					"or pass --geoip-db FILE (or set MESHDOCTOR_GEOIP_DB) to use a MaxMind GeoLite2/GeoIP2 Country or City database.")

@@ -142,7 +142,7 @@ func TestGeoSourceIPNoDatabase(t *testing.T) {
 	for _, ip := range []string{geotest.GB, geotest.FR} {
 		env := offlineEnv(t, "")
 		v := judge(t, intTarget, Options{SourceIP: ip}, env)
-		want{Skip, []string{"no GeoIP country database"}, map[string]string{"looked_in": env.search.CacheDir}, "meshdoctor geo update"}.check(t, v)
+		want{Skip, []string{"no GeoIP country database", "run 'meshdoctor geo update'"}, map[string]string{"looked_in": env.search.CacheDir}, "meshdoctor geo update"}.check(t, v)
 	}
 }
 

@@ -246,3 +246,43 @@ func TestApplyGeoFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckGeoSourceIPOffline is the promise: 'meshdoctor check
+// --only geo.source-ip --source-ip IP' judges the address with no network.
+func TestCheckGeoSourceIPOffline(t *testing.T) {
+	db := geotest.Write(t, t.TempDir(), "GeoLite2-Country.mmdb", geotest.Options{})
+	env := map[string]string{"MESHDOCTOR_GEOIP_DB": db}
+	tests := []struct {
+		ip, status string
+		code       int
+	}{
+		{geotest.GB, "pass", exitOK},
+		{geotest.GBv6, "pass", exitOK},
+		{geotest.FR, "fail", exitFailed},
+		{geotest.Proxy, "warn", exitOK},
+		{"192.168.1.10", "error", exitFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ip, func(t *testing.T) {
+			r := runCLI(t, env, "check", "--env", "int", "--only", "geo.source-ip", "--source-ip", tt.ip, "--format", "json")
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			var doc struct {
+				Checks []struct {
+					ID, Status, Summary string
+					Evidence            map[string]string
+				}
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+				t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+			}
+			if len(doc.Checks) != 1 || doc.Checks[0].ID != "geo.source-ip" || doc.Checks[0].Status != tt.status {
+				t.Fatalf("checks %+v", doc.Checks)
+			}
+			if tt.status != "error" && doc.Checks[0].Evidence["database"] != db {
+				t.Errorf("evidence %v", doc.Checks[0].Evidence)
+			}
+		})
+	}
+}
