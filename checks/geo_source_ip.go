@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -39,7 +38,9 @@ var geoSourceIP = Check{
 		env := sourceIPEnv{
 			search:   geo.Search{Flag: f.Options.GeoIPDB, Getenv: getenv},
 			discover: geo.Discoverer{Services: services, DNS: geo.DefaultDNSMethods(), Proxy: f.Options.Proxy},
-			resolver: f.Options.Resolver,
+			local: func(ctx context.Context, host string) ([]netip.Addr, error) {
+				return geo.LocalSource(ctx, f.Options.Resolver, host, 443)
+			},
 		}
 		return judgeSourceIP(ctx, f, env)
 	},
@@ -50,7 +51,8 @@ var geoSourceIP = Check{
 type sourceIPEnv struct {
 	search   geo.Search
 	discover geo.Discoverer
-	resolver *net.Resolver
+	// local is the local address toward each family of the MESH host.
+	local func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 const ukEgressFix = "MESH over the internet accepts connections only from UK addresses. Route MESH traffic " +
@@ -128,7 +130,7 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 			// Resolving the MESH host may hang where DNS is filtered: bound it.
 			lctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 			defer cancel()
-			a, err := geo.LocalSource(lctx, env.resolver, host, 443)
+			a, err := env.local(lctx, host)
 			localCh <- localResult{a, err}
 		}()
 		eg := geo.Consolidate(env.discover.Discover(ctx))
@@ -164,21 +166,28 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 		}
 		if eg.Disagree {
 			w := "the discovery methods disagree about the egress address"
-			if _, proxied := extra.Get("proxy"); proxied {
+			if _, viaProxy := extra.Get("proxy"); viaProxy {
 				w += " (MESH traffic goes through a proxy: the HTTPS answers, made through it, are what MESH sees; DNS goes direct)"
 			}
 			warnings = append(warnings, w)
 			extra = append(extra, Fact{"answers", answersText(eg)})
 		}
+		_, proxied := extra.Get("proxy")
 		for _, la := range local.addrs {
 			for _, c := range cands {
-				if la.Is4() != c.addr.Is4() || la.IsLoopback() {
+				if la.Is4() != c.addr.Is4() || la.IsLoopback() || proxied {
+					// Through a proxy, this machine's own route does not
+					// reach MESH: the proxy's egress is what MESH sees.
 					continue
 				}
+				key := "nat"
+				if la.Is6() {
+					key = "nat_ipv6"
+				}
 				if la == c.addr {
-					extra = append(extra, Fact{"nat", fmt.Sprintf("none: this machine's own address %s is what MESH sees", la)})
+					extra = append(extra, Fact{key, fmt.Sprintf("none: this machine's own address %s is what MESH sees", la)})
 				} else {
-					extra = append(extra, Fact{"nat", fmt.Sprintf("this machine's address toward MESH is %s (%s); MESH sees the gateway's address %s", la, geo.ScopeOf(la), c.addr)})
+					extra = append(extra, Fact{key, fmt.Sprintf("behind NAT: this machine's address toward MESH is %s (%s); MESH sees the gateway's address %s", la, geo.ScopeOf(la), c.addr)})
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,8 +42,12 @@ func writeGeoDBs(t *testing.T) geoDBs {
 // anything beyond the machine.
 func offlineEnv(t *testing.T, db string) sourceIPEnv {
 	return sourceIPEnv{
-		search:   geo.Search{Flag: db, Getenv: func(string) string { return "" }, CacheDir: filepath.Join(t.TempDir(), "cache"), SystemDirs: []string{}},
-		resolver: geotest.Resolver(geotest.DNSServer(t, "", "")),
+		search: geo.Search{Flag: db, Getenv: func(string) string { return "" }, CacheDir: filepath.Join(t.TempDir(), "cache"), SystemDirs: []string{}},
+		local: func(ctx context.Context, host string) ([]netip.Addr, error) {
+			// The real thing, but resolving through a local server that
+			// knows no name: nothing leaves the machine.
+			return geo.LocalSource(ctx, geotest.Resolver(geotest.DNSServer(t, "", "")), host, 443)
+		},
 	}
 }
 
@@ -238,4 +243,60 @@ func TestGeoSourceIPServicesEnv(t *testing.T) {
 	if res[0].Status != Error || !strings.Contains(res[0].Summary, "not an https:// URL") {
 		t.Fatalf("%s: %s", res[0].Status, res[0].Summary)
 	}
+}
+
+func TestGeoSourceIPNAT(t *testing.T) {
+	d := writeGeoDBs(t)
+	gb, tlsGB := geotest.EchoService(t, geotest.GB)
+	// A DNS server whose TXT answer is an IPv6 address in France: the
+	// IPv6 egress, judged only when MESH is reached over IPv6.
+	v6FR := geotest.DNSServer(t, geotest.GB, "2001:660::1")
+	mustAddrs := func(ss ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, s := range ss {
+			out = append(out, netip.MustParseAddr(s))
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		local []netip.Addr
+		proxy bool
+		nets  []geotest.Net
+		want  want
+		not   string
+	}{
+		{"behind NAT", mustAddrs("192.168.1.10"), false, nil, want{Pass, []string{"81.2.69.142 geolocates to the UK"},
+			map[string]string{"nat": "behind NAT: this machine's address toward MESH is 192.168.1.10 (private); MESH sees the gateway's address 81.2.69.142"}, ""}, ""},
+		{"no NAT", mustAddrs(geotest.GB), false, nil, want{Pass, nil, map[string]string{"nat": "none: this machine's own address 81.2.69.142"}, ""}, ""},
+		{"through a proxy, NAT says nothing", mustAddrs("192.168.1.10"), true, nil, want{Pass, nil, map[string]string{"proxy": "proxy.example:3128"}, ""}, "nat"},
+		{"IPv6 egress in France, MESH over IPv4 only", mustAddrs("192.168.1.10"), false, ipv6FR(), want{Pass, []string{"81.2.69.142"}, nil, ""}, "address_2"},
+		{"IPv6 egress in France, MESH over both", mustAddrs("192.168.1.10", "2a02:8010::99"), false, ipv6FR(), want{Fail, []string{"2001:660::1 geolocates to France"},
+			map[string]string{"address_2": "2001:660::1", "found_by_2": "DNS Google (IPv4)"}, "UK"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := d.country
+			if tt.nets != nil {
+				db = geotest.Write(t, t.TempDir(), "v6.mmdb", geotest.Options{Built: geoNow, Nets: tt.nets})
+			}
+			env := offlineEnv(t, db)
+			env.discover = geo.Discoverer{Services: []string{gb}, TLS: tlsGB, DNS: geotest.DNSMethods(v6FR)[1:],
+				Proxy: func(*http.Request) (*url.URL, error) { return nil, nil }}
+			env.local = func(context.Context, string) ([]netip.Addr, error) { return tt.local, nil }
+			var opts Options
+			if tt.proxy {
+				opts.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: "proxy.example:3128"})
+			}
+			v := judge(t, intTarget, opts, env)
+			tt.want.check(t, v)
+			if _, ok := v.Evidence.Get(tt.not); tt.not != "" && ok {
+				t.Errorf("evidence has %s: %v", tt.not, v.Evidence)
+			}
+		})
+	}
+}
+
+func ipv6FR() []geotest.Net {
+	return append(geotest.DefaultNets(), geotest.Net{CIDR: "2001:660::/32", Country: "FR", Registered: "FR", CountryNameEnglish: "France"})
 }
