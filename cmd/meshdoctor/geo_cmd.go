@@ -88,6 +88,7 @@ type geoAddressJSON struct {
 	geo.Location
 	Scope string   `json:"scope"`
 	Flags []string `json:"flags"`
+	Error string   `json:"error,omitempty"`
 }
 
 func (a *app) geoLookup(dbFlag, format string, args []string) error {
@@ -114,7 +115,9 @@ func (a *app) geoLookup(dbFlag, format string, args []string) error {
 	for i := range addrs {
 		loc, err := db.Lookup(addrs[i].IP)
 		if err != nil {
-			return cannotRunError{err}
+			// One address the database cannot place (an IPv6 one in an
+			// IPv4-only file, say) does not hide the answers for the others.
+			addrs[i].Error = err.Error()
 		}
 		addrs[i].Location = loc
 		addrs[i].Flags = loc.Flags()
@@ -150,6 +153,9 @@ func (a *app) geoLookup(dbFlag, format string, args []string) error {
 func describeLocation(ad geoAddressJSON) string {
 	if sc := geo.Scope(ad.Scope); sc != geo.Public {
 		return sc.Describe() + ": in no GeoIP database, and never the address MESH sees"
+	}
+	if ad.Error != "" {
+		return "cannot tell: " + ad.Error
 	}
 	if !ad.Found {
 		return "not in the database"

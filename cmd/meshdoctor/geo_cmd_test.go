@@ -286,3 +286,27 @@ func TestCheckGeoSourceIPOffline(t *testing.T) {
 		})
 	}
 }
+
+func TestGeoLookupIPv4OnlyDatabase(t *testing.T) {
+	db := geotest.Write(t, t.TempDir(), "dbip-country-ipv4.mmdb", geotest.Options{Type: "ip-location-db", Flat: true, IPv4Only: true})
+	r := runCLI(t, nil, "geo", "lookup", "--geoip-db", db, geotest.GB, geotest.GBv6)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"81.2.69.142   UK (GB)", "2a02:8010::1  cannot tell: " + db + " holds IPv4 addresses only"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	var b strings.Builder
+	bar := progressBar(&b)
+	bar(512<<10, 1<<20)
+	bar(1<<20, 1<<20)
+	if !strings.Contains(b.String(), "\r  [###############...............] 512.0 KiB of 1.0 MiB") ||
+		!strings.Contains(b.String(), "[##############################] 1.0 MiB of 1.0 MiB") {
+		t.Fatalf("bar %q", b.String())
+	}
+}
