@@ -136,11 +136,13 @@ func resetFile(f *os.File) error {
 
 // download writes the database at url into w, gunzipping it when it is
 // compressed (a mirror may serve the .mmdb as it is).
-func (u Updater) download(ctx context.Context, client *http.Client, url string, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func (u Updater) download(ctx context.Context, client *http.Client, rawURL string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return fmt.Errorf("download %s: %w", url, err)
+		return fmt.Errorf("download: %w", err)
 	}
+	// A mirror's URL may carry a password: errors show it redacted.
+	url := req.URL.Redacted()
 	req.Header.Set("User-Agent", "meshdoctor")
 	resp, err := client.Do(req)
 	if err != nil {

@@ -56,6 +56,7 @@ func TestUpdate(t *testing.T) {
 		{"this month, else last", srv.URL + "/free/dbip-country-lite-{month}.mmdb.gz", ""},
 		{"plain mmdb from a mirror", srv.URL + "/mirror/plain.mmdb", ""},
 		{"not found", srv.URL + "/mirror/none.mmdb.gz", "HTTP 404"},
+		{"not found, password redacted", strings.Replace(srv.URL, "https://", "https://mirror:secret-mirror-pw@", 1) + "/none.mmdb.gz", "https://mirror:xxxxx@"},
 		{"ASN database", srv.URL + "/mirror/asn.mmdb.gz", "carries no country"},
 		{"not a database", srv.URL + "/mirror/garbage.mmdb.gz", "not a GeoIP database"},
 		{"truncated gzip", srv.URL + "/mirror/broken.gz", "unexpected EOF"},
@@ -67,8 +68,8 @@ func TestUpdate(t *testing.T) {
 			u := geo.Updater{URL: tt.url, Client: srv.Client(), Dir: dir, Now: now, Progress: func(done, total int64) { calls++ }}
 			info, err := u.Update(context.Background())
 			if tt.error != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.error) {
-					t.Fatalf("error %v, want %q", err, tt.error)
+				if err == nil || !strings.Contains(err.Error(), tt.error) || strings.Contains(err.Error(), "secret-mirror-pw") {
+					t.Fatalf("error %v, want %q (and no password)", err, tt.error)
 				}
 				if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 					t.Fatalf("left files behind: %v", entries)
