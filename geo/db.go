@@ -210,9 +210,16 @@ func (db *DB) Close() error {
 	return db.mm.Close()
 }
 
-// nested is the MaxMind record, for types geoip2-golang does not know and
-// for the traits it no longer decodes (is_anonymous_proxy and
-// is_satellite_provider, deprecated by MaxMind but still in the data).
+// traits are the network flags. geoip2-golang v2 no longer decodes
+// is_anonymous_proxy and is_satellite_provider (deprecated by MaxMind, yet
+// still in the data), so they are read here.
+type traits struct {
+	AnonymousProxy    bool `maxminddb:"is_anonymous_proxy"`
+	SatelliteProvider bool `maxminddb:"is_satellite_provider"`
+	Anycast           bool `maxminddb:"is_anycast"`
+}
+
+// nested is MaxMind's record, for types geoip2-golang does not know.
 type nested struct {
 	Country struct {
 		ISOCode string            `maxminddb:"iso_code"`
@@ -224,11 +231,7 @@ type nested struct {
 	Represented struct {
 		ISOCode string `maxminddb:"iso_code"`
 	} `maxminddb:"represented_country"`
-	Traits struct {
-		AnonymousProxy    bool `maxminddb:"is_anonymous_proxy"`
-		SatelliteProvider bool `maxminddb:"is_satellite_provider"`
-		Anycast           bool `maxminddb:"is_anycast"`
-	} `maxminddb:"traits"`
+	Traits traits `maxminddb:"traits"`
 }
 
 // Lookup says where ip is. An address the database does not hold has Found
@@ -259,26 +262,29 @@ func (db *DB) Lookup(ip netip.Addr) (Location, error) {
 		loc.Found = loc.Country != ""
 		return loc, nil
 	}
-	var rec nested
-	if err := res.Decode(&rec); err != nil {
-		return loc, fmt.Errorf("look up %s in %s: %w", ip, db.info.Path, err)
-	}
-	loc.Country, loc.CountryName = rec.Country.ISOCode, rec.Country.Names["en"]
-	loc.Registered, loc.Represented = rec.Registered.ISOCode, rec.Represented.ISOCode
-	loc.AnonymousProxy, loc.SatelliteProvider, loc.Anycast = rec.Traits.AnonymousProxy, rec.Traits.SatelliteProvider, rec.Traits.Anycast
+	var t traits
 	if db.g != nil {
-		// geoip2-golang is the reference reader of these types: where it
-		// answers, its answer is the one given.
+		// geoip2-golang is the reader of record for the types it knows.
 		c, err := db.g.Country(ip)
+		if err == nil {
+			err = res.DecodePath(&t, "traits")
+		}
 		if err != nil {
 			return loc, fmt.Errorf("look up %s in %s: %w", ip, db.info.Path, err)
 		}
-		loc.Country, loc.Registered, loc.Represented = c.Country.ISOCode, c.RegisteredCountry.ISOCode, c.RepresentedCountry.ISOCode
-		if n := c.Country.Names.English; n != "" {
-			loc.CountryName = n
+		loc.Country, loc.CountryName = c.Country.ISOCode, c.Country.Names.English
+		loc.Registered, loc.Represented = c.RegisteredCountry.ISOCode, c.RepresentedCountry.ISOCode
+		t.Anycast = t.Anycast || c.Traits.IsAnycast
+	} else {
+		var rec nested
+		if err := res.Decode(&rec); err != nil {
+			return loc, fmt.Errorf("look up %s in %s: %w", ip, db.info.Path, err)
 		}
-		loc.Anycast = loc.Anycast || c.Traits.IsAnycast
+		loc.Country, loc.CountryName = rec.Country.ISOCode, rec.Country.Names["en"]
+		loc.Registered, loc.Represented = rec.Registered.ISOCode, rec.Represented.ISOCode
+		t = rec.Traits
 	}
+	loc.AnonymousProxy, loc.SatelliteProvider, loc.Anycast = t.AnonymousProxy, t.SatelliteProvider, t.Anycast
 	if loc.Country == "" && loc.Registered == "" && loc.Represented == "" && len(loc.Flags()) == 0 {
 		loc.Found = false
 	}
