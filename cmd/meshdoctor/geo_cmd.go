@@ -296,20 +296,23 @@ func progressBar(w io.Writer) func(done, total int64) {
 // the geo.source-ip check. The check command registers them with register
 // and copies them into its checks.Options with apply.
 type geoCheckFlags struct {
-	db, sourceIP string
+	db, sourceIP, myIP string
 }
 
 func (g *geoCheckFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&g.db, "geoip-db", "", "GeoIP country database (.mmdb) for geo.source-ip (default: found; see 'meshdoctor geo --help')")
 	fl.StringVar(&g.sourceIP, "source-ip", "", "the public address MESH traffic leaves from, to judge instead of discovering it (no network needed)")
+	fl.StringVar(&g.myIP, "myip-url", "", "HTTPS what-is-my-IP services to discover the egress address with, comma-separated, or none (default $"+geo.EnvServices+", else a built-in list)")
 }
 
 // apply copies the flags into opts: --geoip-db as GeoIPDB (the check reads
 // MESHDOCTOR_GEOIP_DB and the rest of the search itself, through
 // opts.Getenv, which apply sets to the CLI's environment when unset, so the
 // evidence names where the database came from), and --source-ip (else
-// MESHDOCTOR_SOURCE_IP) as SourceIP. An address that does not parse is a
-// usage error, one line.
+// MESHDOCTOR_SOURCE_IP) as SourceIP, and --myip-url, which the check reads
+// as MESHDOCTOR_MYIP_URLS (so opts.Getenv answers that variable with the
+// flag's value). An address or service URL that does not parse is a usage
+// error, one line.
 func (a *app) applyGeoFlags(g geoCheckFlags, opts *checks.Options) error {
 	if opts.Getenv == nil {
 		opts.Getenv = a.getenv
@@ -322,6 +325,20 @@ func (a *app) applyGeoFlags(g geoCheckFlags, opts *checks.Options) error {
 		}
 	}
 	opts.SourceIP = src
+	if myIP := first(g.myIP, a.getenv(geo.EnvServices)); myIP != "" && !strings.EqualFold(myIP, "none") {
+		if _, err := geo.ParseServices(myIP); err != nil {
+			return usageError{err}
+		}
+	}
+	if g.myIP != "" {
+		env := opts.Getenv
+		opts.Getenv = func(k string) string {
+			if k == geo.EnvServices {
+				return g.myIP
+			}
+			return env(k)
+		}
+	}
 	if opts.Sources == nil {
 		opts.Sources = map[string]string{}
 	}

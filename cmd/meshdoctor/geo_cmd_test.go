@@ -225,6 +225,10 @@ func TestApplyGeoFlags(t *testing.T) {
 		{"flag over env", geoCheckFlags{sourceIP: "81.2.69.142"}, map[string]string{"MESHDOCTOR_SOURCE_IP": "90.0.1.3"}, "81.2.69.142", "--source-ip", ""},
 		{"none", geoCheckFlags{}, nil, "", "", ""},
 		{"unparseable", geoCheckFlags{sourceIP: "my.gateway"}, nil, "", "", `--source-ip: "my.gateway" is not an IP address`},
+		{"services flag", geoCheckFlags{myIP: "https://ip.example.nhs.uk"}, map[string]string{geo.EnvServices: "https://other.example"}, "", "", ""},
+		{"services none", geoCheckFlags{myIP: "none"}, nil, "", "", ""},
+		{"plain-http service flag", geoCheckFlags{myIP: "http://ip.example"}, nil, "", "", `"http://ip.example" is not an https:// URL`},
+		{"plain-http service env", geoCheckFlags{}, map[string]string{geo.EnvServices: "http://ip.example"}, "", "", "not an https:// URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,6 +246,9 @@ func TestApplyGeoFlags(t *testing.T) {
 			}
 			if opts.SourceIP != tt.sourceIP || opts.Sources["source_ip"] != tt.source || opts.GeoIPDB != tt.flags.db || opts.Getenv == nil {
 				t.Errorf("options %+v", opts)
+			}
+			if want := first(tt.flags.myIP, tt.env[geo.EnvServices]); opts.Getenv(geo.EnvServices) != want {
+				t.Errorf("the check would read %s=%q, want %q", geo.EnvServices, opts.Getenv(geo.EnvServices), want)
 			}
 		})
 	}
