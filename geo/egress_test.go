@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/meshdoctor/meshdoctor/geo"
 	"github.com/meshdoctor/meshdoctor/geo/geotest"
 )
@@ -169,5 +171,38 @@ func TestLocalSource(t *testing.T) {
 	}
 	if len(got) != 1 || !got[0].IsLoopback() {
 		t.Fatalf("local source toward loopback: %v", got)
+	}
+}
+
+func TestDiscoverIPv6(t *testing.T) {
+	server, ok := geotest.DNSServer6(t, "2a02:8010::1", "2a02:8010::1")
+	if !ok {
+		t.Skip("no IPv6 loopback on this machine")
+	}
+	d := geo.Discoverer{DNS: []geo.DNSMethod{
+		{Name: "OpenDNS", Question: "myip.opendns.com.", Type: dns.TypeAAAA, Server: server, Net: "udp6"},
+		{Name: "Google", Question: "o-o.myaddr.l.google.com.", Type: dns.TypeTXT, Server: server, Net: "udp6"},
+	}}
+	e := geo.Consolidate(d.Discover(context.Background()))
+	if e.V6.String() != "2a02:8010::1" || e.V4.IsValid() || e.Disagree || e.Answers[0].Method != "DNS OpenDNS (IPv6)" {
+		t.Fatalf("%+v", e)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	// The built-in lists are what users get with no configuration: each
+	// service an https URL, each DNS method one family, both families asked.
+	if got, err := geo.ParseServices(strings.Join(geo.DefaultServices(), ",")); err != nil || len(got) != len(geo.DefaultServices()) {
+		t.Fatalf("default services %v: %v", got, err)
+	}
+	fams := map[string]int{}
+	for _, m := range geo.DefaultDNSMethods() {
+		if (m.Net != "udp4" && m.Net != "udp6") || !strings.HasSuffix(m.Question, ".") || !strings.HasSuffix(m.Server, ":53") {
+			t.Errorf("method %+v", m)
+		}
+		fams[m.Net]++
+	}
+	if fams["udp4"] == 0 || fams["udp6"] == 0 {
+		t.Errorf("families %v", fams)
 	}
 }

@@ -39,10 +39,25 @@ func EchoService(t testing.TB, answer string) (string, *tls.Config) {
 // host:port.
 func DNSServer(t testing.TB, a4, txt string) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveDNS(t, pc, a4, "", txt)
+}
+
+// DNSServer6 is DNSServer on [::1], answering AAAA questions with a6; ok is
+// false where this machine has no IPv6 loopback.
+func DNSServer6(t testing.TB, a6, txt string) (addr string, ok bool) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		return "", false
+	}
+	return serveDNS(t, pc, "", a6, txt), true
+}
+
+func serveDNS(t testing.TB, pc net.PacketConn, a4, a6, txt string) string {
 	mux := dns.NewServeMux()
 	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
@@ -58,6 +73,12 @@ func DNSServer(t testing.TB, a4, txt string) string {
 				break
 			}
 			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(dns.TypeA), A: net.ParseIP(a4)})
+		case dns.TypeAAAA:
+			if a6 == "" {
+				m.Rcode = dns.RcodeNameError
+				break
+			}
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(dns.TypeAAAA), AAAA: net.ParseIP(a6)})
 		case dns.TypeTXT:
 			m.Answer = append(m.Answer,
 				&dns.TXT{Hdr: hdr(dns.TypeTXT), Txt: []string{"edns0-client-subnet 192.0.2.0/24"}},
