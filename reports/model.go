@@ -19,7 +19,7 @@ type Run struct {
 	Target  Target    `json:"target"`
 	Started time.Time `json:"started"`
 	// Duration is the wall time of the run.
-	Duration time.Duration  `json:"-"`
+	Duration time.Duration   `json:"-"`
 	Checks   []checks.Result `json:"checks"`
 	Summary  Summary         `json:"summary"`
 }

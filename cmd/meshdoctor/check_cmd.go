@@ -21,16 +21,15 @@ import (
 // checkFlags are the flags of `meshdoctor check` (and of the checks part of
 // `meshdoctor run`).
 type checkFlags struct {
-	target   targetFlags
-	sandbox  string // "" no sandbox; "none" a clean one; else FAULT,FAULT
-	only     []string
-	skip     []string
-	list     bool
-	timeout  time.Duration
-	format   string
-	verbose  bool
-	geoipDB  string
-	sourceIP string
+	target  targetFlags
+	sandbox string // "" no sandbox; "none" a clean one; else FAULT,FAULT
+	only    []string
+	skip    []string
+	list    bool
+	timeout time.Duration
+	format  string
+	verbose bool
+	geo     geoCheckFlags
 }
 
 // sandboxFlagUnset marks --sandbox as not given (an empty value means
@@ -46,8 +45,7 @@ func (f *checkFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "time limit for each check")
 	fl.StringVar(&f.format, "format", "text", "output on stdout: text or json")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show every check's evidence")
-	fl.StringVar(&f.geoipDB, "geoip-db", "", "GeoIP2/GeoLite2/DB-IP country database for geo.source-ip (default: MESHDOCTOR_GEOIP_DB, then the usual places)")
-	fl.StringVar(&f.sourceIP, "source-ip", "", "judge this address as the one MESH sees, instead of discovering it")
+	f.geo.register(fl)
 }
 
 func (a *app) checkCommand() *cobra.Command {
@@ -126,9 +124,10 @@ func (a *app) runChecksOn(ctx context.Context, f checkFlags, command string, tar
 		Deadline:      max(30*time.Second, 3*f.timeout),
 		Sources:       sources,
 		ClientVersion: "meshdoctor==" + buildVersion(),
-		GeoIPDB:       first(f.geoipDB, a.getenv("MESHDOCTOR_GEOIP_DB")),
-		SourceIP:      f.sourceIP,
 		Getenv:        a.getenv,
+	}
+	if err := a.applyGeoFlags(f.geo, &opts); err != nil {
+		return nil, err
 	}
 	run := &reports.Run{
 		Tool:    reports.NewTool(buildVersion()),
