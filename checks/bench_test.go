@@ -129,7 +129,7 @@ type delayProxy struct {
 	// traced is the first connection of the run being traced: the end of
 	// the previous run's connection is not part of it.
 	traced int
-	wg      sync.WaitGroup
+	wg     sync.WaitGroup
 }
 
 // flight is a burst of bytes in one direction, after the other direction
