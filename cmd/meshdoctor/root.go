@@ -99,6 +99,7 @@ variables or files, never from flags, and never printed.
 	root.AddCommand(a.sandboxCommand(), a.roundtripCommand(), a.versionCommand())
 	root.AddCommand(a.checkCommand(), a.runCommand())
 	root.AddCommand(a.geoCommand())
+	root.AddCommand(a.tokenCommand())
 	return root
 }
 
