@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -388,5 +390,54 @@ func TestTokenNewAcceptedBySandbox(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Fatalf("handshake with the token: %d, want %d", resp.StatusCode, want)
 		}
+	}
+}
+
+// The real binary reads os.Stdin: a pipe is read, a terminal (or
+// /dev/null, a character device too) is refused with a hint.
+func TestTokenVerifyReadsRealStdin(t *testing.T) {
+	good := mesh.NewToken(mesh.Credentials{Mailbox: "X26ABC1", Password: testPassword, SharedKey: testSharedKey}, time.Now())
+	env := []string{"MESHDOCTOR_TEST_AS_MAIN=1", "MESH_MAILBOX_PASSWORD=" + testPassword, "MESH_SHARED_KEY=" + testSharedKey}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MESH_") { // the machine's own MESH settings stay out
+			env = append(env, kv)
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		stdin func() (*os.File, error)
+		code  int
+		want  string
+	}{
+		{"pipe", func() (*os.File, error) {
+			r, w, err := os.Pipe()
+			if err == nil {
+				go func() { w.WriteString("Authorization: " + good + "\n"); w.Close() }()
+			}
+			return r, err
+		}, exitOK, "token: valid"},
+		{"character device", func() (*os.File, error) { return os.Open(os.DevNull) }, exitUsage, "pipe it in"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := tt.stdin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			var out, errb bytes.Buffer
+			cmd := exec.Command(os.Args[0], "token", "verify")
+			cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = env, in, &out, &errb
+			err = cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(out.String()+errb.String(), tt.want) {
+				t.Fatalf("exit %d, want %d and %q\nstdout: %s\nstderr: %s", code, tt.code, tt.want, out.String(), errb.String())
+			}
+			assertTokenSecretsHidden(t, result{code, out.String(), errb.String()}, good, "")
+		})
 	}
 }
