@@ -71,9 +71,10 @@ type DNSFacts struct {
 	IPv6    []netip.Addr
 	// Resolvers are the name servers this machine is configured with, where
 	// they can be read.
-	Resolvers  []string
-	Took       time.Duration
-	Err4, Err6 error
+	Resolvers []string
+	Took      time.Duration
+	// LookupErr is the lookup's error (both families are asked at once).
+	LookupErr error
 }
 
 // Addrs are every address found, IPv4 first.
@@ -84,11 +85,8 @@ func (d *DNSFacts) Err() error {
 	if len(d.IPv4)+len(d.IPv6) > 0 {
 		return nil
 	}
-	if d.Err4 != nil {
-		return d.Err4
-	}
-	if d.Err6 != nil {
-		return d.Err6
+	if d.LookupErr != nil {
+		return d.LookupErr
 	}
 	return fmt.Errorf("%s has no A or AAAA records", d.Host)
 }
@@ -99,7 +97,7 @@ func (f *Facts) DNS(ctx context.Context) *DNSFacts {
 		d := &DNSFacts{Resolvers: systemResolvers()}
 		ep, err := f.Endpoint()
 		if err != nil {
-			d.Err4 = err
+			d.LookupErr = err
 			return d
 		}
 		d.Host = ep.Host
@@ -112,23 +110,25 @@ func (f *Facts) DNS(ctx context.Context) *DNSFacts {
 			}
 			return d
 		}
+		// One lookup for both families: Go asks A and AAAA together for
+		// each candidate name and stops at the first name that answers, so
+		// search domains in resolv.conf cost no extra round trips (two
+		// separate lookups would retry AAAA under every search domain).
 		start := time.Now()
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			d.IPv4, d.Err4 = lookup(ctx, f.Options.Resolver, "ip4", ep.Host)
-		}()
-		go func() {
-			defer wg.Done()
-			d.IPv6, d.Err6 = lookup(ctx, f.Options.Resolver, "ip6", ep.Host)
-		}()
-		wg.Wait()
+		addrs, err := lookup(ctx, f.Options.Resolver, "ip", ep.Host)
+		for _, a := range addrs {
+			if a.Is4() {
+				d.IPv4 = append(d.IPv4, a)
+			} else {
+				d.IPv6 = append(d.IPv6, a)
+			}
+		}
+		d.LookupErr = err
 		d.Took = time.Since(start)
 		return d
 	})
 	if v == nil { // this check's time ran out while another made the observation
-		return &DNSFacts{Err4: ctx.Err()}
+		return &DNSFacts{LookupErr: ctx.Err()}
 	}
 	return v
 }
