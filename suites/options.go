@@ -1,0 +1,182 @@
+package suites
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+)
+
+// Options configure one run of the catalogue.
+type Options struct {
+	// Target says where MESH is, who sends (Credentials), to whom
+	// (Recipient; the sender's own mailbox when empty) and on which
+	// workflow.
+	Target mesh.Target
+	// TLS is the client identity and trust anchors (Target.TLSConfig, or a
+	// sandbox's ClientTLSConfig). nil means the system defaults.
+	TLS *tls.Config
+	// RecipientCredentials sign the receiving side when Target.Recipient is
+	// another mailbox. Without them the suite sends to the sender's own
+	// mailbox: it never sends a message it cannot receive and acknowledge.
+	RecipientCredentials *mesh.Credentials
+
+	// LabelFilter is a Ginkgo label expression ("send && !chunked").
+	LabelFilter string
+	// Focus runs only the specs whose text (ID included) matches one of
+	// these regular expressions.
+	Focus []string
+	// FailFast stops at the first failed spec (cleanup still runs).
+	FailFast bool
+
+	// Timeout bounds each request and each wait for something MESH does
+	// asynchronously (delivery, a tracking status). Default 2 minutes: real
+	// MESH delivery is not instant.
+	Timeout time.Duration
+	// PollInterval is how often a wait asks again. Default 5 seconds.
+	PollInterval time.Duration
+	// ChunkSize is the chunk size of the chunked specs. Default 6 MiB: NHS
+	// asks for chunks over 5 MB except the last. Use small chunks against a
+	// local sandbox.
+	ChunkSize int64
+	// LookupODS is the ODS code the endpoint lookup specs ask about
+	// (default X26, the test organisation of NHS's sandbox).
+	LookupODS string
+
+	// AllowLive must be set to run against the live service; even then
+	// only the live-safe specs run.
+	AllowLive bool
+
+	// JUnitFile, when set, receives a JUnit XML report written from the
+	// suite's own model (strict consumers refuse Ginkgo's own).
+	JUnitFile string
+	// Progress receives a line per finished spec; nil for none. Ginkgo's
+	// own reporter never writes anywhere.
+	Progress io.Writer
+}
+
+// Defaults of Options.
+const (
+	DefaultTimeout      = 2 * time.Minute
+	DefaultPollInterval = 5 * time.Second
+	DefaultChunkSize    = 6 << 20
+	DefaultLookupODS    = "X26"
+)
+
+// LocalIDPrefix starts the mex-LocalID of every message the suite sends.
+// Cleanup recognises leftovers of earlier runs by it, and by nothing else.
+const LocalIDPrefix = "meshdoctor-conform-"
+
+// ErrLiveRefused is returned when the target is the live service and
+// Options.AllowLive is not set.
+var ErrLiveRefused = errors.New("refusing to run the conformance suites against live MESH: pass --allow-live to run the live-safe specs (a handshake and one small message to your own mailbox)")
+
+// ConfigError is an option the suite cannot run with; the caller's
+// mistake, not MESH's.
+type ConfigError struct{ Msg string }
+
+func (e *ConfigError) Error() string { return e.Msg }
+
+func configErrorf(format string, args ...any) error {
+	return &ConfigError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// withDefaults fills the zero fields and checks what Ginkgo would otherwise
+// check by exiting the process.
+func (o Options) withDefaults() (Options, error) {
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.LookupODS == "" {
+		o.LookupODS = DefaultLookupODS
+	}
+	switch {
+	case o.Timeout < 0:
+		return o, configErrorf("timeout %s is negative", o.Timeout)
+	case o.PollInterval < 0:
+		return o, configErrorf("poll interval %s is negative", o.PollInterval)
+	case o.PollInterval > o.Timeout:
+		return o, configErrorf("poll interval %s is longer than the timeout %s", o.PollInterval, o.Timeout)
+	case o.ChunkSize < 16:
+		return o, configErrorf("chunk size %d is too small (at least 16 bytes)", o.ChunkSize)
+	}
+	if err := checkFilters(o.LabelFilter, o.Focus); err != nil {
+		return o, err
+	}
+	t := &o.Target
+	t.Credentials.Mailbox = strings.ToUpper(strings.TrimSpace(t.Credentials.Mailbox))
+	t.Recipient = strings.ToUpper(strings.TrimSpace(t.Recipient))
+	if t.Recipient == "" {
+		t.Recipient = t.Credentials.Mailbox
+	}
+	switch {
+	case t.Credentials.Mailbox == "":
+		return o, configErrorf("no mailbox: the suites need the mailbox id to test")
+	case t.Credentials.Password == "":
+		return o, configErrorf("no mailbox password (MESH_MAILBOX_PASSWORD)")
+	case t.Credentials.SharedKey == "":
+		return o, configErrorf("no shared key (MESH_SHARED_KEY)")
+	case t.Workflow == "":
+		return o, configErrorf("no workflow: the suites send on a workflow your mailbox may use (--workflow)")
+	}
+	if t.Recipient != t.Credentials.Mailbox {
+		rc := o.RecipientCredentials
+		if rc == nil || rc.Password == "" {
+			return o, configErrorf("recipient %s is another mailbox: the suites also receive and acknowledge what they send, so they need its password (MESH_RECIPIENT_PASSWORD); or drop the recipient to send to your own mailbox", t.Recipient)
+		}
+		c := *rc
+		c.Mailbox = t.Recipient
+		if c.SharedKey == "" {
+			c.SharedKey = t.Credentials.SharedKey
+		}
+		o.RecipientCredentials = &c
+	} else {
+		o.RecipientCredentials = nil
+	}
+	if _, err := t.BaseURL(); err != nil {
+		return o, &ConfigError{Msg: err.Error()}
+	}
+	if t.IsLive() {
+		if !o.AllowLive {
+			return o, ErrLiveRefused
+		}
+		// Live: only what is safe there, whatever else was asked for.
+		if o.LabelFilter == "" {
+			o.LabelFilter = LabelLiveSafe
+		} else {
+			o.LabelFilter = LabelLiveSafe + " && (" + o.LabelFilter + ")"
+		}
+	}
+	return o, nil
+}
+
+// checkFilters refuses a label filter or focus Ginkgo could not read:
+// Ginkgo itself would print to stderr and exit the process.
+func checkFilters(labelFilter string, focus []string) error {
+	if labelFilter != "" {
+		if _, err := types.ParseLabelFilter(labelFilter); err != nil {
+			return configErrorf("label filter %q: %s", labelFilter, oneLine(err.Error()))
+		}
+	}
+	for _, f := range focus {
+		if _, err := regexp.Compile(f); err != nil {
+			return configErrorf("focus %q is not a regular expression: %v", f, err)
+		}
+	}
+	return nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

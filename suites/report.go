@@ -1,0 +1,162 @@
+package suites
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+// Report is the outcome of one run: a line per spec, a summary, and what
+// the clean-up did.
+type Report struct {
+	Specs   []Spec        `json:"specs"`
+	Summary Summary       `json:"summary"`
+	Cleanup CleanupReport `json:"cleanup"`
+	// Setup holds failures outside the specs (suite set-up and tear-down).
+	Setup    []string      `json:"setup,omitempty"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"-"`
+}
+
+// Spec is one spec's result.
+type Spec struct {
+	ID     string   `json:"id"`
+	Text   string   `json:"text"`
+	Labels []string `json:"labels"`
+	// Status is Ginkgo's state name: passed, failed, skipped, pending,
+	// panicked, interrupted, aborted or timedout.
+	Status     string  `json:"status"`
+	Failure    string  `json:"failure,omitempty"`
+	DurationMS int64   `json:"duration_ms"`
+	Entries    []Entry `json:"entries"`
+}
+
+// Entry is a fact a spec recorded about what the server did (the
+// message id format, the API shape, a status code).
+type Entry struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Spec statuses, in Ginkgo's names.
+const (
+	StatusPassed      = "passed"
+	StatusFailed      = "failed"
+	StatusSkipped     = "skipped"
+	StatusPending     = "pending"
+	StatusPanicked    = "panicked"
+	StatusInterrupted = "interrupted"
+	StatusAborted     = "aborted"
+	StatusTimedout    = "timedout"
+)
+
+// Summary counts the specs by status. OK is true when at least one spec
+// passed and none failed in any way: no spec run is not a pass.
+type Summary struct {
+	Total       int  `json:"total"`
+	Passed      int  `json:"passed"`
+	Failed      int  `json:"failed"`
+	Skipped     int  `json:"skipped"`
+	Pending     int  `json:"pending"`
+	Panicked    int  `json:"panicked"`
+	Interrupted int  `json:"interrupted"`
+	Aborted     int  `json:"aborted"`
+	Timedout    int  `json:"timedout"`
+	OK          bool `json:"ok"`
+}
+
+// Bad is how many specs ran and did not pass.
+func (s Summary) Bad() int { return s.Failed + s.Panicked + s.Interrupted + s.Aborted + s.Timedout }
+
+// Line is the closing summary line.
+func (s Summary) Line() string {
+	line := fmt.Sprintf("%d passed, %d failed, %d skipped", s.Passed, s.Bad(), s.Skipped+s.Pending)
+	if s.Passed+s.Bad() == 0 {
+		line += " (no spec ran)"
+	}
+	return line
+}
+
+func summarize(specs []Spec) Summary {
+	var s Summary
+	for _, sp := range specs {
+		s.Total++
+		switch sp.Status {
+		case StatusPassed:
+			s.Passed++
+		case StatusFailed:
+			s.Failed++
+		case StatusSkipped:
+			s.Skipped++
+		case StatusPending:
+			s.Pending++
+		case StatusPanicked:
+			s.Panicked++
+		case StatusInterrupted:
+			s.Interrupted++
+		case StatusAborted:
+			s.Aborted++
+		case StatusTimedout:
+			s.Timedout++
+		}
+	}
+	s.OK = s.Passed > 0 && s.Bad() == 0
+	return s
+}
+
+// splitText cuts "MESH-SEND-001 MESH MUST …" into the ID and the sentence.
+func splitText(text string) (id, must string) {
+	id, must, _ = strings.Cut(text, " ")
+	return id, strings.TrimSpace(must)
+}
+
+func isSpec(sr types.SpecReport) bool { return sr.LeafNodeType == types.NodeTypeIt }
+
+// newReport turns Ginkgo's report into ours.
+func newReport(r types.Report) *Report {
+	out := &Report{Started: r.StartTime, Duration: r.RunTime}
+	for _, sr := range r.SpecReports {
+		if !isSpec(sr) {
+			if sr.State.Is(types.SpecStateFailureStates) {
+				out.Setup = append(out.Setup, fmt.Sprintf("%s: %s", sr.LeafNodeType, oneLine(sr.Failure.Message)))
+			}
+			continue
+		}
+		id, must := splitText(sr.LeafNodeText)
+		sp := Spec{
+			ID:         id,
+			Text:       must,
+			Labels:     sr.Labels(),
+			Status:     sr.State.String(),
+			DurationMS: sr.RunTime.Milliseconds(),
+			Entries:    []Entry{},
+		}
+		if sp.Labels == nil {
+			sp.Labels = []string{}
+		}
+		if sr.State.Is(types.SpecStateFailureStates) || sr.State == types.SpecStateSkipped {
+			sp.Failure = failureText(sr)
+		}
+		for _, re := range sr.ReportEntries {
+			sp.Entries = append(sp.Entries, Entry{Name: re.Name, Value: re.StringRepresentation()})
+		}
+		out.Specs = append(out.Specs, sp)
+	}
+	out.Summary = summarize(out.Specs)
+	return out
+}
+
+// failureText is the reason a spec failed or was skipped, in one line; a
+// failure outside the spec's own body names where it happened.
+func failureText(sr types.SpecReport) string {
+	msg := oneLine(sr.Failure.Message)
+	if msg == "" && sr.State == types.SpecStateSkipped {
+		return ""
+	}
+	if nt := sr.Failure.FailureNodeType; nt != types.NodeTypeIt && nt != types.NodeTypeInvalid && msg != "" {
+		msg = fmt.Sprintf("in %s: %s", nt, msg)
+	}
+	return msg
+}

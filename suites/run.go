@@ -1,0 +1,153 @@
+package suites
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/extensions/globals"
+	"github.com/onsi/ginkgo/v2/formatter"
+	"github.com/onsi/ginkgo/v2/types"
+	"github.com/onsi/gomega"
+)
+
+// suiteName is the Ginkgo suite description.
+const suiteName = "MESH conformance"
+
+// ginkgoMu serialises Run and Catalogue: Ginkgo's spec tree, its
+// configuration and Gomega's fail handler are process-wide, so one suite
+// runs at a time in a process.
+var ginkgoMu sync.Mutex
+
+// Run runs the catalogue (or the part Options selects) against
+// Options.Target and returns a report of every spec. The error is for runs
+// that could not start: a *ConfigError or ErrLiveRefused (the caller's
+// input), or a failure to write the JUnit file; failed specs are in the
+// report, not the error.
+//
+// Cancelling ctx stops the run: the current spec's requests are cancelled,
+// the remaining specs are aborted, and the clean-up still acknowledges what
+// was sent.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e, err := newEnv(o)
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+
+	ginkgoMu.Lock()
+	defer ginkgoMu.Unlock()
+	restore := quietGinkgo()
+	defer restore()
+
+	var report *Report
+	s := &suite{e: e, runCtx: ctx, progress: o.Progress}
+	s.register(func(r types.Report) { report = newReport(r) })
+
+	sc := suiteConfig()
+	sc.LabelFilter = o.LabelFilter
+	sc.FocusStrings = o.Focus
+	sc.FailFast = o.FailFast
+	if d, ok := ctx.Deadline(); ok {
+		sc.Timeout = max(time.Until(d), time.Second)
+	}
+	ginkgo.RunSpecs(failRecorder{}, suiteName, sc, reporterConfig())
+
+	if report == nil {
+		return nil, errors.New("conformance suite ended without a report")
+	}
+	report.Cleanup = e.cleanup
+	if o.JUnitFile != "" {
+		if err := WriteJUnitFile(o.JUnitFile, report); err != nil {
+			return report, err
+		}
+	}
+	return report, nil
+}
+
+// CatalogueEntry is a spec as the catalogue lists it.
+type CatalogueEntry struct {
+	ID     string   `json:"id"`
+	Text   string   `json:"text"`
+	Labels []string `json:"labels"`
+}
+
+// Catalogue lists every spec, in run order, from Ginkgo's PreviewSpecs.
+func Catalogue() []CatalogueEntry {
+	ginkgoMu.Lock()
+	defer ginkgoMu.Unlock()
+	restore := quietGinkgo()
+	defer restore()
+	s := &suite{runCtx: context.Background()}
+	s.register(func(types.Report) {})
+	r := ginkgo.PreviewSpecs(suiteName, suiteConfig(), reporterConfig())
+	var out []CatalogueEntry
+	for _, sr := range r.SpecReports {
+		if !isSpec(sr) {
+			continue
+		}
+		id, must := splitText(sr.LeafNodeText)
+		out = append(out, CatalogueEntry{ID: id, Text: must, Labels: sr.Labels()})
+	}
+	return out
+}
+
+// quietGinkgo gives Ginkgo a fresh spec tree and a reporter that writes
+// nowhere (its default reporter writes to stdout, which belongs to the
+// caller's report), and undoes both afterwards.
+func quietGinkgo() (restore func()) {
+	globals.Reset()
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	prev := formatter.ColorableStdOut
+	formatter.ColorableStdOut = io.Discard
+	return func() {
+		formatter.ColorableStdOut = prev
+		globals.Reset()
+	}
+}
+
+// suiteConfig is Ginkgo's configuration for an in-process run: one
+// process (the flows are ordered and stateful), declaration order.
+func suiteConfig() types.SuiteConfig {
+	sc := types.NewDefaultSuiteConfig()
+	sc.ParallelProcess, sc.ParallelTotal = 1, 1
+	sc.RandomSeed = 1
+	sc.RandomizeAllSpecs = false
+	sc.Timeout = 24 * time.Hour
+	sc.GracePeriod = 30 * time.Second
+	return sc
+}
+
+func reporterConfig() types.ReporterConfig {
+	rc := types.NewDefaultReporterConfig()
+	rc.NoColor = true
+	rc.Succinct = true
+	return rc
+}
+
+// failRecorder is the testing.T stand-in RunSpecs wants; the verdict is
+// read from the report instead.
+type failRecorder struct{}
+
+func (failRecorder) Fail() {}
+
+// progressLine is the line Options.Progress gets when a spec ends.
+func progressLine(w io.Writer, sr types.SpecReport) {
+	if w == nil || !isSpec(sr) {
+		return
+	}
+	id, _ := splitText(sr.LeafNodeText)
+	line := fmt.Sprintf("%-11s %-20s %s", sr.State, id, sr.RunTime.Round(time.Millisecond))
+	if sr.State.Is(types.SpecStateFailureStates) {
+		line += "  " + oneLine(sr.Failure.Message)
+	}
+	fmt.Fprintln(w, line)
+}

@@ -1,0 +1,184 @@
+package suites
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/onsi/ginkgo/v2"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+)
+
+// chunkedSpecs send one message in three chunks and read it back chunk by
+// chunk.
+func (s *suite) chunkedSpecs() {
+	ginkgo.Describe("a chunked message", ginkgo.Offset(1), ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
+		var (
+			id    string
+			body  []byte
+			total int
+
+			sent      = step{name: "send the chunked message"}
+			delivered = step{name: "wait for the chunked message in the recipient's inbox"}
+		)
+		doSend := func(ctx context.Context) {
+			sent.need(func() error {
+				chunk := s.e.opts.ChunkSize
+				body = payload(s.e.runID+"-chunked", int(2*chunk+chunk/2))
+				total = 3
+				var err error
+				id, err = s.e.send(ctx, s.e.sender, mesh.Message{
+					LocalID:     s.e.localID("chunked"),
+					FileName:    "meshdoctor-conform-chunked.txt",
+					ContentType: "text/plain",
+					Checksum:    "sha256:" + sha256Hex(body),
+				}, body)
+				return err
+			})
+		}
+		doDeliver := func(ctx context.Context) {
+			doSend(ctx)
+			delivered.need(func() error { return s.awaitDelivery(ctx, id) })
+		}
+		ginkgo.AfterAll(func() {
+			if id != "" {
+				_ = s.e.ack(context.Background(), id)
+			}
+		})
+		chunkPath := func(k int) string {
+			p := mailboxPath(s.e.recipient()) + "/inbox/" + url.PathEscape(id)
+			if k > 1 {
+				p += "/" + strconv.Itoa(k)
+			}
+			return p
+		}
+
+		s.spec("MESH-CHUNK-001",
+			"MESH MUST accept a message uploaded in several chunks (chunk 1 to …/outbox with mex-Chunk-Range 1:n, chunk k to …/outbox/{id}/{k} with k:n), answering 202 to each.",
+			labels(LabelSend, LabelChunked),
+			func(ctx context.Context) {
+				doSend(ctx)
+				entry("message_id", id)
+				entry("chunks", total)
+				entry("chunk_size", s.e.opts.ChunkSize)
+			})
+
+		s.spec("MESH-CHUNK-002",
+			"MESH MUST serve a chunked message chunk by chunk: 206 Partial Content with mex-Chunk-Range k:n for every chunk but the last, 200 with n:n for the last.",
+			labels(LabelReceive, LabelChunked),
+			func(ctx context.Context) {
+				doDeliver(ctx)
+				var seen []string
+				for k := 1; k <= total; k++ {
+					r, err := s.e.rawDo(ctx, s.e.receiveCreds(), http.MethodGet, chunkPath(k), nil, nil, "")
+					if err != nil {
+						failf("download chunk %d: %s", k, oneLine(err.Error()))
+					}
+					cr := strings.Join(strings.Fields(r.Header.Get(mesh.HeaderChunkRange)), "")
+					seen = append(seen, fmt.Sprintf("%d %s", r.Status, cr))
+					want := http.StatusPartialContent
+					if k == total {
+						want = http.StatusOK
+					}
+					if r.Status != want {
+						entry("answers", strings.Join(seen, ", "))
+						failf("chunk %d of %d answered %d; it MUST answer %d %s", k, total, r.Status, want, http.StatusText(want))
+					}
+					if wantCR := fmt.Sprintf("%d:%d", k, total); cr != wantCR {
+						entry("answers", strings.Join(seen, ", "))
+						failf("chunk %d of %d answered mex-Chunk-Range %q, want %q", k, total, cr, wantCR)
+					}
+				}
+				entry("answers", strings.Join(seen, ", "))
+			})
+
+		s.spec("MESH-CHUNK-003",
+			"MESH MUST deliver the chunks of a chunked message so that, joined in order, they equal what was sent.",
+			labels(LabelReceive, LabelChunked),
+			func(ctx context.Context) {
+				doDeliver(ctx)
+				var buf bytes.Buffer
+				info, err := s.e.receive.Download(ctx, id, &buf)
+				if err != nil {
+					failf("download: %s", oneLine(err.Error()))
+				}
+				entry("chunks", info.TotalChunks)
+				entry("bytes", buf.Len())
+				if !bytes.Equal(buf.Bytes(), body) {
+					failf("the %d chunks joined make %d bytes (SHA-256 %.12s…), not the %d sent (SHA-256 %.12s…)",
+						info.TotalChunks, buf.Len(), sha256Hex(buf.Bytes()), len(body), sha256Hex(body))
+				}
+			})
+
+		s.spec("MESH-CHUNK-004",
+			"MESH MUST refuse a download of a chunk beyond a message's last chunk with a 4xx status.",
+			labels(LabelReceive, LabelChunked, LabelNegative),
+			func(ctx context.Context) {
+				doDeliver(ctx)
+				r, err := s.e.rawDo(ctx, s.e.receiveCreds(), http.MethodGet, chunkPath(total+1), nil, nil, "")
+				if err != nil {
+					failf("download chunk %d: %s", total+1, oneLine(err.Error()))
+				}
+				entry("status", r.Status)
+				if r.Status < 400 || r.Status >= 500 {
+					failf("MESH answered %d to a download of chunk %d of a %d-chunk message; it MUST refuse it with a 4xx status", r.Status, total+1, total)
+				}
+			})
+	})
+}
+
+// compressionSpecs send gzip-encoded messages, single and chunked, and
+// check the recipient gets the original bytes.
+func (s *suite) compressionSpecs() {
+	ginkgo.Describe("gzip transport compression", ginkgo.Offset(1), func() {
+		roundTrip := func(ctx context.Context, purpose string, size int, chunk int64) {
+			body := payload(s.e.runID+"-"+purpose, size)
+			id, err := s.e.send(ctx, s.e.sender, mesh.Message{
+				LocalID:     s.e.localID(purpose),
+				FileName:    "meshdoctor-conform-" + purpose + ".txt",
+				ContentType: "text/plain",
+				Gzip:        true,
+				ChunkSize:   chunk,
+			}, body)
+			if id != "" {
+				ginkgo.DeferCleanup(func() { _ = s.e.ack(context.Background(), id) })
+			}
+			if err != nil {
+				failf("send with Content-Encoding: gzip: %s", oneLine(err.Error()))
+			}
+			entry("message_id", id)
+			if err := s.awaitDelivery(ctx, id); err != nil {
+				failf("%s", oneLine(err.Error()))
+			}
+			var buf bytes.Buffer
+			info, err := s.e.receive.Download(ctx, id, &buf)
+			if err != nil {
+				failf("download: %s", oneLine(err.Error()))
+			}
+			entry("download_content_encoding", orNone(info.ContentEncoding))
+			entry("chunks", info.TotalChunks)
+			if !bytes.Equal(buf.Bytes(), body) {
+				failf("the recipient got %d bytes (SHA-256 %.12s…), not the %d sent gzip-encoded (SHA-256 %.12s…)",
+					buf.Len(), sha256Hex(buf.Bytes()), len(body), sha256Hex(body))
+			}
+		}
+
+		s.spec("MESH-GZIP-001",
+			"MESH MUST accept a message sent with Content-Encoding: gzip and deliver the original bytes to the recipient (gzip-encoded only when the recipient accepts gzip).",
+			labels(LabelSend, LabelReceive, LabelCompression),
+			func(ctx context.Context) { roundTrip(ctx, "gzip", 8192, 0) })
+
+		s.spec("MESH-GZIP-002",
+			"MESH MUST accept a chunked message whose chunks are each gzip-encoded and deliver the original bytes, joined in order.",
+			labels(LabelSend, LabelReceive, LabelCompression, LabelChunked),
+			func(ctx context.Context) {
+				chunk := s.e.opts.ChunkSize
+				roundTrip(ctx, "gzip-chunked", int(2*chunk+chunk/3), chunk)
+			})
+	})
+}
