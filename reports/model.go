@@ -6,6 +6,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/checks"
 	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/suites"
 )
 
 // Schema is the version of the JSON document. Members are only ever added.
@@ -21,7 +22,9 @@ type Run struct {
 	// Duration is the wall time of the run.
 	Duration time.Duration   `json:"-"`
 	Checks   []checks.Result `json:"checks"`
-	Summary  Summary         `json:"summary"`
+	// Conformance is the result of the conformance suites, when they ran.
+	Conformance *suites.Report `json:"conformance,omitempty"`
+	Summary     Summary        `json:"summary"`
 }
 
 // Tool is the meshdoctor that made the report.

@@ -2,6 +2,7 @@ package suites
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -15,9 +16,10 @@ type Report struct {
 	Summary Summary       `json:"summary"`
 	Cleanup CleanupReport `json:"cleanup"`
 	// Setup holds failures outside the specs (suite set-up and tear-down).
-	Setup    []string      `json:"setup,omitempty"`
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"-"`
+	Setup      []string      `json:"setup,omitempty"`
+	Started    time.Time     `json:"started"`
+	Duration   time.Duration `json:"-"`
+	DurationMS int64         `json:"duration_ms"`
 }
 
 // Spec is one spec's result.
@@ -27,7 +29,10 @@ type Spec struct {
 	Labels []string `json:"labels"`
 	// Status is Ginkgo's state name: passed, failed, skipped, pending,
 	// panicked, interrupted, aborted or timedout.
-	Status     string  `json:"status"`
+	Status string `json:"status"`
+	// Selected is false for a spec the label filter or focus left out
+	// (its status is then skipped).
+	Selected   bool    `json:"selected"`
 	Failure    string  `json:"failure,omitempty"`
 	DurationMS int64   `json:"duration_ms"`
 	Entries    []Entry `json:"entries"`
@@ -55,15 +60,17 @@ const (
 // Summary counts the specs by status. OK is true when at least one spec
 // passed and none failed in any way: no spec run is not a pass.
 type Summary struct {
-	Total       int  `json:"total"`
-	Passed      int  `json:"passed"`
-	Failed      int  `json:"failed"`
-	Skipped     int  `json:"skipped"`
-	Pending     int  `json:"pending"`
-	Panicked    int  `json:"panicked"`
-	Interrupted int  `json:"interrupted"`
-	Aborted     int  `json:"aborted"`
-	Timedout    int  `json:"timedout"`
+	Total       int `json:"total"`
+	Passed      int `json:"passed"`
+	Failed      int `json:"failed"`
+	Skipped     int `json:"skipped"`
+	Pending     int `json:"pending"`
+	Panicked    int `json:"panicked"`
+	Interrupted int `json:"interrupted"`
+	Aborted     int `json:"aborted"`
+	Timedout    int `json:"timedout"`
+	// NotSelected counts the skipped specs the filter left out.
+	NotSelected int  `json:"not_selected"`
 	OK          bool `json:"ok"`
 }
 
@@ -72,7 +79,10 @@ func (s Summary) Bad() int { return s.Failed + s.Panicked + s.Interrupted + s.Ab
 
 // Line is the closing summary line.
 func (s Summary) Line() string {
-	line := fmt.Sprintf("%d passed, %d failed, %d skipped", s.Passed, s.Bad(), s.Skipped+s.Pending)
+	line := fmt.Sprintf("%d passed, %d failed, %d skipped", s.Passed, s.Bad(), s.Skipped+s.Pending-s.NotSelected)
+	if s.NotSelected > 0 {
+		line += fmt.Sprintf(", %d not selected", s.NotSelected)
+	}
 	if s.Passed+s.Bad() == 0 {
 		line += " (no spec ran)"
 	}
@@ -90,6 +100,9 @@ func summarize(specs []Spec) Summary {
 			s.Failed++
 		case StatusSkipped:
 			s.Skipped++
+			if !sp.Selected {
+				s.NotSelected++
+			}
 		case StatusPending:
 			s.Pending++
 		case StatusPanicked:
@@ -114,9 +127,43 @@ func splitText(text string) (id, must string) {
 
 func isSpec(sr types.SpecReport) bool { return sr.LeafNodeType == types.NodeTypeIt }
 
+// selector tells the specs a run selected, as Ginkgo does: the label
+// filter on the spec's labels, the focus on its full text.
+type selector struct {
+	labelFilter string
+	focus       []*regexp.Regexp
+}
+
+func newSelector(labelFilter string, focus []string) selector {
+	s := selector{labelFilter: labelFilter}
+	for _, f := range focus {
+		if re, err := regexp.Compile(f); err == nil {
+			s.focus = append(s.focus, re)
+		}
+	}
+	return s
+}
+
+func (s selector) selected(sr types.SpecReport) bool {
+	if s.labelFilter != "" {
+		if ok, err := sr.MatchesLabelFilter(s.labelFilter); err != nil || !ok {
+			return false
+		}
+	}
+	if len(s.focus) == 0 {
+		return true
+	}
+	for _, re := range s.focus {
+		if re.MatchString(sr.FullText()) {
+			return true
+		}
+	}
+	return false
+}
+
 // newReport turns Ginkgo's report into ours.
-func newReport(r types.Report) *Report {
-	out := &Report{Started: r.StartTime, Duration: r.RunTime}
+func newReport(r types.Report, sel selector) *Report {
+	out := &Report{Started: r.StartTime, Duration: r.RunTime, DurationMS: r.RunTime.Milliseconds()}
 	for _, sr := range r.SpecReports {
 		if !isSpec(sr) {
 			if sr.State.Is(types.SpecStateFailureStates) {
@@ -130,6 +177,7 @@ func newReport(r types.Report) *Report {
 			Text:       must,
 			Labels:     sr.Labels(),
 			Status:     sr.State.String(),
+			Selected:   sel.selected(sr),
 			DurationMS: sr.RunTime.Milliseconds(),
 			Entries:    []Entry{},
 		}
@@ -138,6 +186,9 @@ func newReport(r types.Report) *Report {
 		}
 		if sr.State.Is(types.SpecStateFailureStates) || sr.State == types.SpecStateSkipped {
 			sp.Failure = failureText(sr)
+		}
+		if !sp.Selected && sp.Status == StatusSkipped && sp.Failure == "" {
+			sp.Failure = "not selected by the label filter or focus"
 		}
 		for _, re := range sr.ReportEntries {
 			sp.Entries = append(sp.Entries, Entry{Name: re.Name, Value: re.StringRepresentation()})

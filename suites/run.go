@@ -50,7 +50,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	var report *Report
 	s := &suite{e: e, runCtx: ctx, progress: o.Progress}
-	s.register(func(r types.Report) { report = newReport(r) })
+	sel := newSelector(o.LabelFilter, o.Focus)
+	s.register(func(r types.Report) { report = newReport(r, sel) })
 
 	sc := suiteConfig()
 	sc.LabelFilter = o.LabelFilter

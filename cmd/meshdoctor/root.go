@@ -100,6 +100,7 @@ variables or files, never from flags, and never printed.
 	root.AddCommand(a.checkCommand(), a.runCommand())
 	root.AddCommand(a.geoCommand())
 	root.AddCommand(a.tokenCommand())
+	root.AddCommand(a.conformCommand())
 	return root
 }
 

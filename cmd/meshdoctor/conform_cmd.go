@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/reports"
+	"github.com/meshdoctor/meshdoctor/sandbox"
+	"github.com/meshdoctor/meshdoctor/suites"
+)
+
+type conformFlags struct {
+	target       targetFlags
+	sandbox      string
+	list         bool
+	labelFilter  string
+	focus        []string
+	timeout      time.Duration
+	pollInterval time.Duration
+	chunkSize    string
+	failFast     bool
+	junit        string
+	format       string
+	verbose      bool
+}
+
+// sandboxClean is what a bare --sandbox means: the embedded sandbox, no
+// faults (as check's --sandbox).
+const sandboxClean = "none"
+
+func (a *app) conformCommand() *cobra.Command {
+	var f conformFlags
+	cmd := &cobra.Command{
+		Use:   "conform",
+		Short: "Run the MESH conformance suites: prove send, receive and acknowledge end to end",
+		Long: `Run meshdoctor's conformance catalogue against MESH: a handshake in both API versions, the
+token rules, one message with every optional header sent, listed, read, downloaded and
+acknowledged, tracking, chunked and gzip-compressed messages, inbox pagination, lookups,
+and the errors MESH must give. Each spec has a stable ID and states what MESH MUST do;
+--list prints the catalogue and --label-filter or --focus choose from it.
+
+Messages go to your own mailbox, or to --recipient when MESH_RECIPIENT_PASSWORD (or
+MESH_RECIPIENT_PASSWORD_FILE) lets the suites receive there too. Everything sent is
+acknowledged on the way out, also after failures, timeouts and Ctrl-C; leftovers of
+earlier runs (local ID starting "` + suites.LocalIDPrefix + `") are acknowledged first, and no other
+message is touched.
+
+Live MESH is refused unless --allow-live; then only the live-safe specs run.
+
+With --sandbox an embedded MESH sandbox is started in-process; --sandbox=FAULT,... starts
+it with faults (see 'meshdoctor sandbox --help').
+
+Labels: ` + strings.Join(suites.Labels(), ", ") + `
+
+` + targetEnvHelp + `
+
+Exit codes: 0 every spec that ran passed; 1 a spec failed (or none ran); 2 usage or
+configuration error, or live MESH without --allow-live; 3 meshdoctor could not run;
+130 interrupted.`,
+		Example: `  meshdoctor conform --sandbox
+  meshdoctor conform --list
+  meshdoctor conform --sandbox --label-filter 'send && !chunked' --format json
+  meshdoctor conform --sandbox=reject-token --timeout 2s
+  MESH_MAILBOX_PASSWORD=… MESH_SHARED_KEY=… meshdoctor conform --env int --mailbox X26ABC1 \
+      --keystore int.p12 --ca-bundle nhs-int-ca-bundle.pem --workflow MY_WORKFLOW --junit conform.xml`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.conform(cmd.Context(), cmd, f)
+		},
+	}
+	f.target.register(cmd.Flags())
+	fl := cmd.Flags()
+	fl.StringVar(&f.sandbox, "sandbox", "", "start an embedded MESH sandbox and run against it; --sandbox=FAULT,... injects faults")
+	fl.Lookup("sandbox").NoOptDefVal = sandboxClean
+	fl.BoolVar(&f.list, "list", false, "print the catalogue (ID, labels, what MESH MUST do) and exit")
+	fl.StringVar(&f.labelFilter, "label-filter", "", "run the specs whose labels match this expression, e.g. 'send && !chunked'")
+	fl.StringArrayVar(&f.focus, "focus", nil, "run the specs whose ID or text matches this regular expression (repeatable)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "longest wait for one request or for MESH to deliver (default 2m; 10s with --sandbox)")
+	fl.DurationVar(&f.pollInterval, "poll-interval", 0, "how often to look again while waiting (default 5s; 50ms with --sandbox)")
+	fl.StringVar(&f.chunkSize, "chunk-size", "", "chunk size of the chunked specs (default 6MiB; 16KiB with --sandbox)")
+	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failed spec (clean-up still runs)")
+	fl.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to this file")
+	fl.StringVar(&f.format, "format", "text", "output on stdout: text or json")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show what each spec recorded, not only for failures")
+	return cmd
+}
+
+func (a *app) conform(ctx context.Context, cmd *cobra.Command, f conformFlags) error {
+	if f.format != "text" && f.format != "json" {
+		return usagef("--format %q: want text or json", f.format)
+	}
+	if f.list {
+		return a.listCatalogue(f.format)
+	}
+	o := suites.Options{
+		LabelFilter:  f.labelFilter,
+		Focus:        f.focus,
+		FailFast:     f.failFast,
+		Timeout:      f.timeout,
+		PollInterval: f.pollInterval,
+		JUnitFile:    f.junit,
+		AllowLive:    f.target.allowLive,
+	}
+	if f.timeout < 0 || f.pollInterval < 0 {
+		return usagef("--timeout and --poll-interval must not be negative")
+	}
+	if f.chunkSize != "" {
+		n, err := parseSize(f.chunkSize)
+		if err != nil {
+			return usagef("--chunk-size: %v", err)
+		}
+		o.ChunkSize = n
+	}
+	sandboxed := cmd.Flags().Changed("sandbox")
+	var sources map[string]string
+	if sandboxed {
+		if f.target != (targetFlags{}) {
+			return usagef("--sandbox runs against its own embedded sandbox: drop the target flags, or drop --sandbox")
+		}
+		var faults []sandbox.Fault
+		if f.sandbox != sandboxClean && f.sandbox != "" {
+			for _, name := range strings.Split(f.sandbox, ",") {
+				fault, err := sandbox.ParseFault(name)
+				if err != nil {
+					return usagef("--sandbox: %v", err)
+				}
+				faults = append(faults, fault)
+			}
+		}
+		srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", Faults: faults})
+		if err != nil {
+			return cannotRunError{fmt.Errorf("start embedded sandbox: %w", err)}
+		}
+		defer srv.Close()
+		cfg := srv.Config()
+		mb := cfg.Mailboxes[0]
+		o.Target = mesh.Target{
+			URL:         srv.URL(),
+			Credentials: mesh.Credentials{Mailbox: mb.ID, Password: mb.Password, SharedKey: cfg.SharedKey},
+			Recipient:   mb.ID,
+			Workflow:    "TEST_WORKFLOW2",
+		}
+		o.TLS = srv.ClientTLSConfig()
+		o.LookupODS = mb.ODSCode
+		if o.Timeout == 0 {
+			o.Timeout = 10 * time.Second
+		}
+		if o.PollInterval == 0 {
+			o.PollInterval = 50 * time.Millisecond
+		}
+		if o.ChunkSize == 0 {
+			o.ChunkSize = 16 << 10
+		}
+	} else {
+		t, srcs, err := a.resolveTargetSources(f.target)
+		if err != nil {
+			return err
+		}
+		sources = srcs
+		if t.IsLive() && !f.target.allowLive {
+			return usageError{suites.ErrLiveRefused}
+		}
+		if t.Recipient != t.Credentials.Mailbox {
+			pw, err := a.secret("MESH_RECIPIENT_PASSWORD")
+			if err != nil {
+				return usageError{err}
+			}
+			if pw != "" {
+				o.RecipientCredentials = &mesh.Credentials{Mailbox: t.Recipient, Password: pw, SharedKey: t.Credentials.SharedKey}
+			}
+		}
+		if o.TLS, err = t.TLSConfig(); err != nil {
+			return usageError{err}
+		}
+		o.Target = t
+	}
+	if f.format == "text" || isTerminal(a.stderr) {
+		// Progress only where a person watches: text on stdout, or a
+		// terminal on stderr.
+		if isTerminal(a.stderr) {
+			o.Progress = a.stderr
+		}
+	}
+
+	started := time.Now()
+	rep, err := suites.Run(ctx, o)
+	var cfgErr *suites.ConfigError
+	switch {
+	case errors.Is(err, suites.ErrLiveRefused), errors.As(err, &cfgErr):
+		return usageError{err}
+	case err != nil && rep == nil:
+		return cannotRunError{err}
+	case err != nil:
+		// The suites ran; only the JUnit file failed.
+		fmt.Fprintf(a.stderr, "meshdoctor: %s\n", oneLine(err.Error()))
+	}
+
+	run := &reports.Run{
+		Schema:      reports.Schema,
+		Tool:        reports.NewTool(buildVersion()),
+		Command:     "conform",
+		Target:      reports.NewTarget(o.Target, sources),
+		Started:     started,
+		Conformance: rep,
+	}
+	run.Target.Sandbox = sandboxed
+	run.Finish(time.Now())
+	run.Summary.OK = run.Summary.OK && rep.Summary.OK
+
+	switch f.format {
+	case "json":
+		if werr := reports.WriteJSON(a.stdout, run); werr != nil {
+			return cannotRunError{werr}
+		}
+	default:
+		fmt.Fprintln(a.stdout, reports.Heading(run))
+		fmt.Fprintln(a.stdout)
+		if werr := reports.WriteConformance(a.stdout, rep, reports.TextOptions{Verbose: f.verbose, Color: a.color()}); werr != nil {
+			return cannotRunError{werr}
+		}
+	}
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
+	if err != nil {
+		return cannotRunError{err}
+	}
+	if !rep.Summary.OK {
+		return failedError{rep.Summary.Line()}
+	}
+	return nil
+}
+
+// listCatalogue prints every spec: ID, labels and sentence (text), or the
+// catalogue as a JSON array.
+func (a *app) listCatalogue(format string) error {
+	cat := suites.Catalogue()
+	if format == "json" {
+		return writeIndentedJSON(a.stdout, cat)
+	}
+	for _, e := range cat {
+		fmt.Fprintf(a.stdout, "%-19s [%s]\n    %s\n", e.ID, strings.Join(e.Labels, ", "), e.Text)
+	}
+	fmt.Fprintf(a.stdout, "\n%d specs\n", len(cat))
+	return nil
+}
+
+func writeIndentedJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
