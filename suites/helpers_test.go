@@ -14,12 +14,17 @@ import (
 // small chunks, short waits.
 func startSandbox(t testing.TB, faults ...sandbox.Fault) (*sandbox.Server, Options) {
 	t.Helper()
-	srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", Faults: faults})
+	return startSandboxConfig(t, sandbox.Config{Listen: "127.0.0.1:0", Faults: faults})
+}
+
+func startSandboxConfig(t testing.TB, cfg sandbox.Config) (*sandbox.Server, Options) {
+	t.Helper()
+	srv, err := sandbox.Start(cfg)
 	if err != nil {
 		t.Fatalf("start sandbox: %v", err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	cfg := srv.Config()
+	cfg = srv.Config()
 	mb := cfg.Mailboxes[0]
 	return srv, Options{
 		Target: mesh.Target{
@@ -34,20 +39,25 @@ func startSandbox(t testing.TB, faults ...sandbox.Fault) (*sandbox.Server, Optio
 	}
 }
 
-// inbox lists a mailbox's inbox on the sandbox.
-func inbox(t testing.TB, srv *sandbox.Server, mailbox string) []string {
+// client is a mesh.Client for a sandbox mailbox.
+func client(t testing.TB, srv *sandbox.Server, mailbox string) *mesh.Client {
 	t.Helper()
-	cfg := srv.Config()
 	c, err := mesh.NewClient(mesh.Config{
 		BaseURL:     srv.URL(),
-		Credentials: mesh.Credentials{Mailbox: mailbox, Password: sandbox.DefaultPassword, SharedKey: cfg.SharedKey},
+		Credentials: mesh.Credentials{Mailbox: mailbox, Password: sandbox.DefaultPassword, SharedKey: srv.Config().SharedKey},
 		TLS:         srv.ClientTLSConfig(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.CloseIdleConnections()
-	ids, err := c.ListAll(context.Background(), mesh.ListOptions{})
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// inbox lists a mailbox's inbox on the sandbox.
+func inbox(t testing.TB, srv *sandbox.Server, mailbox string) []string {
+	t.Helper()
+	ids, err := client(t, srv, mailbox).ListAll(context.Background(), mesh.ListOptions{})
 	if err != nil {
 		t.Fatalf("list inbox of %s: %v", mailbox, err)
 	}
