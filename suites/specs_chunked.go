@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
 
@@ -19,9 +20,10 @@ import (
 func (s *suite) chunkedSpecs() {
 	ginkgo.Describe("a chunked message", ginkgo.Offset(1), ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
 		var (
-			id    string
-			body  []byte
-			total int
+			id       string
+			body     []byte
+			total    int
+			sendTook time.Duration
 
 			sent      = step{name: "send the chunked message"}
 			delivered = step{name: "wait for the chunked message in the recipient's inbox"}
@@ -32,12 +34,14 @@ func (s *suite) chunkedSpecs() {
 				body = payload(s.e.runID+"-chunked", int(2*chunk+chunk/2))
 				total = 3
 				var err error
+				start := time.Now()
 				id, err = s.e.send(ctx, s.e.sender, mesh.Message{
 					LocalID:     s.e.localID("chunked"),
 					FileName:    "meshdoctor-conform-chunked.txt",
 					ContentType: "text/plain",
 					Checksum:    "sha256:" + sha256Hex(body),
 				}, body)
+				sendTook = time.Since(start)
 				return err
 			})
 		}
@@ -66,6 +70,7 @@ func (s *suite) chunkedSpecs() {
 				entry("message_id", id)
 				entry("chunks", total)
 				entry("chunk_size", s.e.opts.ChunkSize)
+				entry("upload_mib_per_s", mibPerSecond(len(body), sendTook))
 			})
 
 		s.spec("MESH-CHUNK-002",
@@ -103,12 +108,16 @@ func (s *suite) chunkedSpecs() {
 			func(ctx context.Context) {
 				doDeliver(ctx)
 				var buf bytes.Buffer
+				buf.Grow(len(body))
+				start := time.Now()
 				info, err := s.e.receive.Download(ctx, id, &buf)
+				took := time.Since(start)
 				if err != nil {
 					failf("download: %s", oneLine(err.Error()))
 				}
 				entry("chunks", info.TotalChunks)
 				entry("bytes", buf.Len())
+				entry("download_mib_per_s", mibPerSecond(buf.Len(), took))
 				if !bytes.Equal(buf.Bytes(), body) {
 					failf("the %d chunks joined make %d bytes (SHA-256 %.12s…), not the %d sent (SHA-256 %.12s…)",
 						info.TotalChunks, buf.Len(), sha256Hex(buf.Bytes()), len(body), sha256Hex(body))
@@ -130,6 +139,14 @@ func (s *suite) chunkedSpecs() {
 				}
 			})
 	})
+}
+
+// mibPerSecond is a throughput for a report entry.
+func mibPerSecond(n int, d time.Duration) string {
+	if d <= 0 {
+		return "n/a"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<20)/d.Seconds(), 'f', 1, 64)
 }
 
 // compressionSpecs send gzip-encoded messages, single and chunked, and
