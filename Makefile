@@ -28,7 +28,7 @@ lint:
 
 # Speed and memory targets live here, not in tests.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./mesh ./sandbox ./checks
+	$(GO) test -run '^$$' -bench . -benchmem ./mesh ./sandbox ./checks ./suites
 	$(GO) run ./internal/benchrun -bin ./$(BIN)
 
 # Short, bounded fuzz runs of what faces the network: the token and chunk-range
