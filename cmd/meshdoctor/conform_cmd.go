@@ -182,12 +182,9 @@ func (a *app) conform(ctx context.Context, cmd *cobra.Command, f conformFlags) e
 		}
 		o.Target = t
 	}
-	if f.format == "text" || isTerminal(a.stderr) {
-		// Progress only where a person watches: text on stdout, or a
-		// terminal on stderr.
-		if isTerminal(a.stderr) {
-			o.Progress = a.stderr
-		}
+	if isTerminal(a.stderr) {
+		// Progress only where a person watches; CI logs stay quiet.
+		o.Progress = a.stderr
 	}
 
 	started := time.Now()
