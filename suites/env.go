@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +37,14 @@ type env struct {
 	raw     *http.Client
 	ledger  ledger
 	cleanup CleanupReport
+	// others are inbox messages that are not the suite's: looked at once
+	// (HEAD), never again, never acknowledged.
+	others map[string]bool
 }
+
+// maxHeads bounds how many inbox messages the clean-up looks at in one
+// pass: a busy live inbox must not cost thousands of requests.
+const maxHeads = 500
 
 // cleanupTimeout bounds the clean-up at the end of a run.
 const cleanupTimeout = 2 * time.Minute
@@ -48,7 +54,7 @@ func newEnv(o Options) (*env, error) {
 	if err != nil {
 		return nil, &ConfigError{Msg: err.Error()}
 	}
-	e := &env{opts: o, base: base, runID: randomID()}
+	e := &env{opts: o, base: base, runID: randomID(), others: map[string]bool{}}
 	mk := func(c mesh.Credentials, version int, timeout time.Duration) (*mesh.Client, error) {
 		return mesh.NewClient(mesh.Config{
 			BaseURL:       base,
@@ -206,8 +212,14 @@ func (e *env) send(ctx context.Context, c *mesh.Client, m mesh.Message, body []b
 		m.WorkflowID = e.workflow()
 	}
 	id, err := c.Send(ctx, m, bytes.NewReader(body), int64(len(body)))
-	if id != "" {
+	switch {
+	case id == "":
+	case strings.EqualFold(m.To, e.recipient()):
 		e.ledger.add(id)
+	default:
+		// Only a negative spec sends elsewhere (to a mailbox that cannot
+		// exist); if MESH took it anyway, nobody here can acknowledge it.
+		e.cleanup.Leftovers = append(e.cleanup.Leftovers, fmt.Sprintf("%s: sent to %s, which MESH accepted; it cannot be acknowledged from here", id, m.To))
 	}
 	return id, err
 }
@@ -223,27 +235,49 @@ func (e *env) ack(ctx context.Context, id string) error {
 
 // drain acknowledges the leftovers of earlier runs: inbox messages whose
 // local ID starts with LocalIDPrefix. Nothing else is touched (HEAD reads
-// headers only).
+// headers only, once per message).
 func (e *env) drain(ctx context.Context) {
+	e.sweep(ctx, "drain", LocalIDPrefix)
+}
+
+// sweep acknowledges the inbox messages whose local ID starts with prefix.
+func (e *env) sweep(ctx context.Context, what, prefix string) {
 	ids, err := e.cleaner.ListAll(ctx, mesh.ListOptions{})
 	if err != nil {
-		e.cleanup.note("drain: list inbox: %v", err)
+		e.cleanup.note("%s: list inbox: %v", what, err)
 		return
 	}
+	heads := 0
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
+		key := strings.ToUpper(id)
+		if e.others[key] {
+			continue
+		}
+		if heads++; heads > maxHeads {
+			e.cleanup.note("%s: looked at the first %d messages of a larger inbox only", what, maxHeads)
+			return
+		}
 		info, err := e.cleaner.Head(ctx, id)
-		if err != nil || !strings.HasPrefix(info.LocalID, LocalIDPrefix) {
+		if err != nil {
+			continue
+		}
+		if !strings.HasPrefix(info.LocalID, prefix) {
+			if !strings.HasPrefix(info.LocalID, LocalIDPrefix) {
+				e.others[key] = true
+			}
 			continue
 		}
 		if err := e.cleaner.Acknowledge(ctx, id); err != nil {
-			e.cleanup.note("drain: acknowledge leftover %s: %v", id, err)
+			e.cleanup.note("%s: acknowledge %s: %v", what, id, err)
 			continue
 		}
-		e.ledger.markAcked(id)
-		if !strings.HasPrefix(info.LocalID, LocalIDPrefix+e.runID) {
+		if strings.HasPrefix(info.LocalID, LocalIDPrefix+e.runID) {
+			e.ledger.add(id)
+			e.ledger.markAcked(id)
+		} else {
 			e.cleanup.Drained++
 		}
 	}
@@ -284,25 +318,7 @@ func (e *env) finish() {
 }
 
 // drainRun acknowledges inbox messages of this run only.
-func (e *env) drainRun(ctx context.Context) {
-	ids, err := e.cleaner.ListAll(ctx, mesh.ListOptions{})
-	if err != nil {
-		e.cleanup.note("clean-up: list inbox: %v", err)
-		return
-	}
-	for _, id := range ids {
-		info, err := e.cleaner.Head(ctx, id)
-		if err != nil || !strings.HasPrefix(info.LocalID, LocalIDPrefix+e.runID) {
-			continue
-		}
-		if err := e.cleaner.Acknowledge(ctx, id); err != nil {
-			e.cleanup.note("clean-up: acknowledge %s: %v", id, err)
-			continue
-		}
-		e.ledger.add(id)
-		e.ledger.markAcked(id)
-	}
-}
+func (e *env) drainRun(ctx context.Context) { e.sweep(ctx, "clean-up", LocalIDPrefix+e.runID) }
 
 // rawResponse is an answer to a raw request, body read (bounded).
 type rawResponse struct {
@@ -357,8 +373,12 @@ func (e *env) rawDo(ctx context.Context, creds mesh.Credentials, method, path st
 	}
 	// A server (or a proxy page) may echo the request: nothing secret
 	// reaches a failure message or a report entry.
-	for _, secret := range []string{req.Header.Get("Authorization"), creds.Password, creds.SharedKey,
-		e.opts.Target.Credentials.Password, e.opts.Target.Credentials.SharedKey} {
+	secrets := []string{req.Header.Get("Authorization"), creds.Password, creds.SharedKey,
+		e.opts.Target.Credentials.Password, e.opts.Target.Credentials.SharedKey}
+	if rc := e.opts.RecipientCredentials; rc != nil {
+		secrets = append(secrets, rc.Password, rc.SharedKey)
+	}
+	for _, secret := range secrets {
 		if len(secret) >= 4 {
 			b = bytes.ReplaceAll(b, []byte(secret), []byte("[REDACTED]"))
 		}
@@ -394,5 +414,3 @@ func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -2,9 +2,9 @@ package suites
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/onsi/ginkgo/v2"
@@ -269,10 +269,8 @@ func sentID(body []byte) string {
 		V1 string `json:"messageID"`
 		V2 string `json:"message_id"`
 	}
-	if err := jsonUnmarshal(body, &v); err != nil {
+	if err := json.Unmarshal(body, &v); err != nil {
 		return ""
 	}
 	return strings.TrimSpace(v.V1 + v.V2)
 }
-
-var _ = url.PathEscape
