@@ -168,7 +168,7 @@ func (o Options) withDefaults() (Options, error) {
 func checkFilters(labelFilter string, focus []string) error {
 	if labelFilter != "" {
 		if _, err := types.ParseLabelFilter(labelFilter); err != nil {
-			return configErrorf("label filter %q: %s", labelFilter, oneLine(err.Error()))
+			return configErrorf("label filter %q: %s", labelFilter, oneLine(ansi.ReplaceAllString(err.Error(), "")))
 		}
 	}
 	for _, f := range focus {
@@ -180,3 +180,6 @@ func checkFilters(labelFilter string, focus []string) error {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// ansi matches the colour codes Ginkgo puts in its error messages.
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")

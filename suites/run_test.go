@@ -274,6 +274,9 @@ func TestOptionErrors(t *testing.T) {
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want a ConfigError mentioning %q", err, tt.want)
 			}
+			if strings.Contains(err.Error(), "\x1b") {
+				t.Fatalf("error %q has terminal colour codes", err)
+			}
 		})
 	}
 }
