@@ -138,6 +138,66 @@ func (s *suite) chunkedSpecs() {
 					failf("MESH answered %d to a download of chunk %d of a %d-chunk message; it MUST refuse it with a 4xx status", r.Status, total+1, total)
 				}
 			})
+
+		s.spec("MESH-CHUNK-005",
+			"MESH MUST refuse a chunk uploaded to a message whose last chunk has already arrived (423 Locked, or another 4xx status).",
+			labels(LabelSend, LabelChunked, LabelNegative),
+			func(ctx context.Context) {
+				doDeliver(ctx)
+				path := mailboxPath(s.e.mailbox()) + "/outbox/" + url.PathEscape(id) + "/" + strconv.Itoa(total)
+				h := http.Header{mesh.HeaderChunkRange: {fmt.Sprintf("%d:%d", total, total)}, "Content-Type": {"application/octet-stream"}}
+				r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, path, h, []byte("meshdoctor: a chunk too late\n"), "")
+				if err != nil {
+					failf("upload chunk %d again: %s", total, oneLine(err.Error()))
+				}
+				entry("status", r.Status)
+				if r.Status < 400 || r.Status >= 500 {
+					failf("MESH answered %d to chunk %d of a message already complete; it MUST refuse it with 423 Locked or another 4xx status", r.Status, total)
+				}
+			})
+
+		s.spec("MESH-CHUNK-006",
+			"MESH MUST NOT deliver a chunked message to the recipient's inbox before its last chunk has been uploaded.",
+			labels(LabelSend, LabelReceive, LabelChunked),
+			func(ctx context.Context) {
+				parts := [][]byte{payload(s.e.runID+"-partial-1", 1024), payload(s.e.runID+"-partial-2", 512)}
+				h := http.Header{
+					mesh.HeaderTo:         {s.e.recipient()},
+					mesh.HeaderWorkflowID: {s.e.workflow()},
+					mesh.HeaderLocalID:    {s.e.localID("partial")},
+					mesh.HeaderChunkRange: {"1:2"},
+					"Content-Type":        {"application/octet-stream"},
+				}
+				r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox())+"/outbox", h, parts[0], "")
+				if err != nil {
+					failf("upload chunk 1 of 2: %s", oneLine(err.Error()))
+				}
+				pid := sentID(r.Body)
+				if r.Status != http.StatusAccepted || pid == "" {
+					failf("MESH answered %d to chunk 1 of 2 (%s); want 202 with a message id", r.Status, excerpt(r.Body))
+				}
+				s.e.ledger.add(pid)
+				ginkgo.DeferCleanup(func() { _ = s.e.ack(context.Background(), pid) })
+				entry("message_id", pid)
+				in, err := s.listed(ctx, s.e.receive, pid)
+				if err != nil {
+					failf("list inbox: %s", oneLine(err.Error()))
+				}
+				if in {
+					failf("message %s is in the recipient's inbox after chunk 1 of 2", pid)
+				}
+				h = http.Header{mesh.HeaderChunkRange: {"2:2"}, "Content-Type": {"application/octet-stream"}}
+				r, err = s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox())+"/outbox/"+url.PathEscape(pid)+"/2", h, parts[1], "")
+				if err != nil {
+					failf("upload chunk 2 of 2: %s", oneLine(err.Error()))
+				}
+				if r.Status != http.StatusAccepted {
+					failf("MESH answered %d to chunk 2 of 2 (%s); want 202", r.Status, excerpt(r.Body))
+				}
+				if err := s.awaitDelivery(ctx, pid); err != nil {
+					failf("after its last chunk: %s", oneLine(err.Error()))
+				}
+			})
 	})
 }
 

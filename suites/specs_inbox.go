@@ -119,6 +119,32 @@ func (s *suite) paginationSpecs() {
 				}
 				everyOnce(all)
 			})
+
+		s.spec("MESH-PAGE-004",
+			"MESH MUST filter the inbox listing by workflow: workflow_filter=WF lists the waiting messages of workflow WF, and !WF leaves them out.",
+			labels(LabelReceive, LabelPagination),
+			func(ctx context.Context) {
+				doFill(ctx)
+				wf := s.e.workflow()
+				with, err := s.e.receive.ListAll(ctx, mesh.ListOptions{WorkflowFilter: wf})
+				if err != nil {
+					failf("list with workflow_filter=%s: %s", wf, oneLine(err.Error()))
+				}
+				without, err := s.e.receive.ListAll(ctx, mesh.ListOptions{WorkflowFilter: "!" + wf})
+				if err != nil {
+					failf("list with workflow_filter=!%s: %s", wf, oneLine(err.Error()))
+				}
+				entry("listed_with_filter", len(with))
+				entry("listed_with_negated_filter", len(without))
+				everyOnce(with)
+				for _, id := range without {
+					for _, ours := range ids {
+						if strings.EqualFold(id, ours) {
+							failf("workflow_filter=!%s lists message %s, which is on workflow %s", wf, id, wf)
+						}
+					}
+				}
+			})
 	})
 }
 
