@@ -240,6 +240,23 @@ func (s *suite) messageSpecs() {
 				}
 			})
 
+		s.spec("MESH-RECEIVE-009",
+			"MESH MUST keep a downloaded message in the recipient's inbox until it is acknowledged.",
+			labels(LabelReceive),
+			func(ctx context.Context) {
+				doDownload(ctx)
+				if acked.done {
+					ginkgo.Skip("the message was acknowledged already")
+				}
+				in, err := s.listed(ctx, s.e.receive, id)
+				if err != nil {
+					failf("list inbox: %s", oneLine(err.Error()))
+				}
+				if !in {
+					failf("message %s left the inbox when it was downloaded; only an acknowledgement may remove it", id)
+				}
+			})
+
 		s.spec("MESH-ACK-001",
 			"MESH MUST accept the recipient's acknowledgement of a message (PUT …/inbox/{id}/status/acknowledged) with 200.",
 			labels(LabelAck, LabelLiveSafe),
