@@ -331,3 +331,15 @@ func hasEntry(s Spec, name, value string) bool {
 	}
 	return false
 }
+
+func TestSkipped(t *testing.T) {
+	r := Skipped("mesh.handshake failed")
+	if len(r.Specs) != len(Catalogue()) || r.Summary.OK || r.Summary.Skipped != len(r.Specs) {
+		t.Fatalf("summary %+v for %d specs", r.Summary, len(r.Specs))
+	}
+	for _, s := range r.Specs {
+		if s.Status != StatusSkipped || s.Failure != "mesh.handshake failed" {
+			t.Fatalf("%s %s %q", s.ID, s.Status, s.Failure)
+		}
+	}
+}
