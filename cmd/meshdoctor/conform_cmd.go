@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/reports"
-	"github.com/meshdoctor/meshdoctor/sandbox"
 	"github.com/meshdoctor/meshdoctor/suites"
 )
 
@@ -31,10 +31,6 @@ type conformFlags struct {
 	format       string
 	verbose      bool
 }
-
-// sandboxClean is what a bare --sandbox means: the embedded sandbox, no
-// faults (as check's --sandbox).
-const sandboxClean = "none"
 
 func (a *app) conformCommand() *cobra.Command {
 	var f conformFlags
@@ -73,13 +69,13 @@ configuration error, or live MESH without --allow-live; 3 meshdoctor could not r
       --keystore int.p12 --ca-bundle nhs-int-ca-bundle.pem --workflow MY_WORKFLOW --junit conform.xml`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.conform(cmd.Context(), cmd, f)
+			return a.conform(cmd.Context(), f)
 		},
 	}
 	f.target.register(cmd.Flags())
 	fl := cmd.Flags()
-	fl.StringVar(&f.sandbox, "sandbox", "", "start an embedded MESH sandbox and run against it; --sandbox=FAULT,... injects faults")
-	fl.Lookup("sandbox").NoOptDefVal = sandboxClean
+	fl.StringVar(&f.sandbox, "sandbox", sandboxFlagUnset, "start an embedded MESH sandbox and run against it; --sandbox=FAULT,... injects faults")
+	fl.Lookup("sandbox").NoOptDefVal = "none"
 	fl.BoolVar(&f.list, "list", false, "print the catalogue (ID, labels, what MESH MUST do) and exit")
 	fl.StringVar(&f.labelFilter, "label-filter", "", "run the specs whose labels match this expression, e.g. 'send && !chunked'")
 	fl.StringArrayVar(&f.focus, "focus", nil, "run the specs whose ID or text matches this regular expression (repeatable)")
@@ -93,7 +89,7 @@ configuration error, or live MESH without --allow-live; 3 meshdoctor could not r
 	return cmd
 }
 
-func (a *app) conform(ctx context.Context, cmd *cobra.Command, f conformFlags) error {
+func (a *app) conform(ctx context.Context, f conformFlags) error {
 	if f.format != "text" && f.format != "json" {
 		return usagef("--format %q: want text or json", f.format)
 	}
@@ -119,69 +115,35 @@ func (a *app) conform(ctx context.Context, cmd *cobra.Command, f conformFlags) e
 		}
 		o.ChunkSize = n
 	}
-	sandboxed := cmd.Flags().Changed("sandbox")
-	var sources map[string]string
+	// The same target and embedded sandbox as 'check' (--sandbox[=FAULT,...]).
+	t, sources, cleanup, err := a.checkTarget(checkFlags{target: f.target, sandbox: f.sandbox})
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	sandboxed := f.sandbox != sandboxFlagUnset
 	if sandboxed {
-		if f.target != (targetFlags{}) {
-			return usagef("--sandbox runs against its own embedded sandbox: drop the target flags, or drop --sandbox")
-		}
-		var faults []sandbox.Fault
-		if f.sandbox != sandboxClean && f.sandbox != "" {
-			for _, name := range strings.Split(f.sandbox, ",") {
-				fault, err := sandbox.ParseFault(name)
-				if err != nil {
-					return usagef("--sandbox: %v", err)
-				}
-				faults = append(faults, fault)
-			}
-		}
-		srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", Faults: faults})
+		// Local: small chunks, and no reason to wait long.
+		o.Timeout = cmp.Or(o.Timeout, 10*time.Second)
+		o.PollInterval = cmp.Or(o.PollInterval, 50*time.Millisecond)
+		o.ChunkSize = cmp.Or(o.ChunkSize, 16<<10)
+	}
+	if t.IsLive() && !f.target.allowLive {
+		return usageError{suites.ErrLiveRefused}
+	}
+	if t.Recipient != t.Credentials.Mailbox {
+		pw, err := a.secret("MESH_RECIPIENT_PASSWORD")
 		if err != nil {
-			return cannotRunError{fmt.Errorf("start embedded sandbox: %w", err)}
-		}
-		defer srv.Close()
-		cfg := srv.Config()
-		mb := cfg.Mailboxes[0]
-		o.Target = mesh.Target{
-			URL:         srv.URL(),
-			Credentials: mesh.Credentials{Mailbox: mb.ID, Password: mb.Password, SharedKey: cfg.SharedKey},
-			Recipient:   mb.ID,
-			Workflow:    "TEST_WORKFLOW2",
-		}
-		o.TLS = srv.ClientTLSConfig()
-		o.LookupODS = mb.ODSCode
-		if o.Timeout == 0 {
-			o.Timeout = 10 * time.Second
-		}
-		if o.PollInterval == 0 {
-			o.PollInterval = 50 * time.Millisecond
-		}
-		if o.ChunkSize == 0 {
-			o.ChunkSize = 16 << 10
-		}
-	} else {
-		t, srcs, err := a.resolveTargetSources(f.target)
-		if err != nil {
-			return err
-		}
-		sources = srcs
-		if t.IsLive() && !f.target.allowLive {
-			return usageError{suites.ErrLiveRefused}
-		}
-		if t.Recipient != t.Credentials.Mailbox {
-			pw, err := a.secret("MESH_RECIPIENT_PASSWORD")
-			if err != nil {
-				return usageError{err}
-			}
-			if pw != "" {
-				o.RecipientCredentials = &mesh.Credentials{Mailbox: t.Recipient, Password: pw, SharedKey: t.Credentials.SharedKey}
-			}
-		}
-		if o.TLS, err = t.TLSConfig(); err != nil {
 			return usageError{err}
 		}
-		o.Target = t
+		if pw != "" {
+			o.RecipientCredentials = &mesh.Credentials{Mailbox: t.Recipient, Password: pw, SharedKey: t.Credentials.SharedKey}
+		}
 	}
+	if o.TLS, err = t.TLSConfig(); err != nil {
+		return usageError{err}
+	}
+	o.Target = t
 	if isTerminal(a.stderr) {
 		// Progress only where a person watches; CI logs stay quiet.
 		o.Progress = a.stderr
@@ -195,10 +157,9 @@ func (a *app) conform(ctx context.Context, cmd *cobra.Command, f conformFlags) e
 		return usageError{err}
 	case err != nil && rep == nil:
 		return cannotRunError{err}
-	case err != nil:
-		// The suites ran; only the JUnit file failed.
-		fmt.Fprintf(a.stderr, "meshdoctor: %s\n", oneLine(err.Error()))
 	}
+	// err may still be set: the suites ran and only the JUnit file
+	// failed; the report is printed first, the error returned last.
 
 	run := &reports.Run{
 		Schema:      reports.Schema,

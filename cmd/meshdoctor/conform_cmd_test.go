@@ -133,7 +133,7 @@ func TestConformUsage(t *testing.T) {
 		{"bad label filter", nil, []string{"--sandbox", "--label-filter", "send && ("}, "label filter"},
 		{"bad focus", nil, []string{"--sandbox", "--focus", "MESH-("}, "regular expression"},
 		{"sandbox and target", nil, []string{"--sandbox", "--env", "int"}, "drop the target flags"},
-		{"no target", nil, []string{}, "no mailbox"},
+		{"no target", nil, []string{}, "--env"},
 		{"negative timeout", nil, []string{"--sandbox", "--timeout", "-1s"}, "negative"},
 		{"bad chunk size", nil, []string{"--sandbox", "--chunk-size", "lots"}, "chunk-size"},
 		{"live", creds, []string{"--env", "live", "--mailbox", "X26ABC1", "--workflow", "WF"}, "--allow-live"},
@@ -179,5 +179,17 @@ func TestConformProfileTwoMailboxesNoSecrets(t *testing.T) {
 	assertNoSecrets(t, result{stdout: string(mustRead(t, junit))})
 	if !bytes.Contains([]byte(r.stdout), []byte(`"status": "failed"`)) {
 		t.Errorf("JSON lacks failed specs:\n%s", r.stdout)
+	}
+}
+
+// TestConformJUnitUnwritable: the report is still printed, and the error
+// said once, with exit 3.
+func TestConformJUnitUnwritable(t *testing.T) {
+	r := runCLI(t, nil, "conform", "--sandbox", "--focus", "MESH-HANDSHAKE-001", "--junit", filepath.Join(t.TempDir(), "no", "such", "dir.xml"))
+	if r.code != exitCannotRun {
+		t.Fatalf("exit %d, want 3\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "PASS  MESH-HANDSHAKE-001") || strings.Count(r.stderr, "write JUnit report") != 1 {
+		t.Fatalf("want the report on stdout and the error once on stderr\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
 	}
 }
