@@ -128,7 +128,6 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-
 func (e *env) mailbox() string   { return e.opts.Target.Credentials.Mailbox }
 func (e *env) recipient() string { return e.opts.Target.Recipient }
 func (e *env) workflow() string  { return e.opts.Target.Workflow }
