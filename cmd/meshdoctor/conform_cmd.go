@@ -76,6 +76,7 @@ configuration error, or live MESH without --allow-live; 3 meshdoctor could not r
 	fl := cmd.Flags()
 	fl.StringVar(&f.sandbox, "sandbox", sandboxFlagUnset, "start an embedded MESH sandbox and run against it; --sandbox=FAULT,... injects faults")
 	fl.Lookup("sandbox").NoOptDefVal = "none"
+	fl.Lookup("sandbox").DefValue = "" // the unset marker is not for --help
 	fl.BoolVar(&f.list, "list", false, "print the catalogue (ID, labels, what MESH MUST do) and exit")
 	fl.StringVar(&f.labelFilter, "label-filter", "", "run the specs whose labels match this expression, e.g. 'send && !chunked'")
 	fl.StringArrayVar(&f.focus, "focus", nil, "run the specs whose ID or text matches this regular expression (repeatable)")
