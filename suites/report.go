@@ -79,7 +79,11 @@ func (s Summary) Bad() int { return s.Failed + s.Panicked + s.Interrupted + s.Ab
 
 // Line is the closing summary line.
 func (s Summary) Line() string {
-	line := fmt.Sprintf("%d passed, %d failed, %d skipped", s.Passed, s.Bad(), s.Skipped+s.Pending-s.NotSelected)
+	stopped := s.Interrupted + s.Aborted
+	line := fmt.Sprintf("%d passed, %d failed, %d skipped", s.Passed, s.Bad()-stopped, s.Skipped+s.Pending-s.NotSelected)
+	if stopped > 0 {
+		line += fmt.Sprintf(", %d stopped by the interrupt", stopped)
+	}
 	if s.NotSelected > 0 {
 		line += fmt.Sprintf(", %d not selected", s.NotSelected)
 	}

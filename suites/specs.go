@@ -83,12 +83,12 @@ type step struct {
 	err  error
 }
 
-func (st *step) need(fn func() error) {
+func (s *suite) need(st *step, fn func() error) {
 	if !st.done {
 		st.done = true
 		st.err = fn()
 		if st.err != nil {
-			ginkgo.Fail(fmt.Sprintf("%s: %s", st.name, oneLine(st.err.Error())))
+			s.failf("%s: %s", st.name, oneLine(st.err.Error()))
 		}
 		return
 	}
@@ -98,8 +98,12 @@ func (st *step) need(fn func() error) {
 }
 
 // failf fails the spec with a sentence that says what MESH did and what it
-// must do.
-func failf(format string, args ...any) {
+// must do. Once the run has been stopped, a request that failed for that
+// reason is not MESH's failure: the spec is reported aborted instead.
+func (s *suite) failf(format string, args ...any) {
+	if err := s.runCtx.Err(); err != nil {
+		ginkgo.AbortSuite("run interrupted: "+err.Error(), 1)
+	}
 	ginkgo.Fail(fmt.Sprintf(format, args...), 1)
 }
 
@@ -123,14 +127,14 @@ func codeOf(err error) string {
 }
 
 // expectStatus fails unless err is a MESH answer with one of the statuses.
-func expectStatus(err error, what string, want ...int) {
+func (s *suite) expectStatus(err error, what string, want ...int) {
 	ginkgo.GinkgoHelper()
 	if err == nil {
-		failf("MESH accepted %s; it MUST answer %s", what, statusList(want))
+		s.failf("MESH accepted %s; it MUST answer %s", what, statusList(want))
 	}
 	got := statusOf(err)
 	if got == 0 {
-		failf("%s: no answer from MESH: %s", what, oneLine(err.Error()))
+		s.failf("%s: no answer from MESH: %s", what, oneLine(err.Error()))
 	}
 	entry("status", got)
 	if c := codeOf(err); c != "" {
@@ -141,7 +145,7 @@ func expectStatus(err error, what string, want ...int) {
 			return
 		}
 	}
-	failf("MESH answered %d to %s; it MUST answer %s (%s)", got, what, statusList(want), oneLine(err.Error()))
+	s.failf("MESH answered %d to %s; it MUST answer %s (%s)", got, what, statusList(want), oneLine(err.Error()))
 }
 
 func statusList(codes []int) string {

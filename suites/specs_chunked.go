@@ -29,7 +29,7 @@ func (s *suite) chunkedSpecs() {
 			delivered = step{name: "wait for the chunked message in the recipient's inbox"}
 		)
 		doSend := func(ctx context.Context) {
-			sent.need(func() error {
+			s.need(&sent, func() error {
 				chunk := s.e.opts.ChunkSize
 				body = payload(s.e.runID+"-chunked", int(2*chunk+chunk/2))
 				total = 3
@@ -47,7 +47,7 @@ func (s *suite) chunkedSpecs() {
 		}
 		doDeliver := func(ctx context.Context) {
 			doSend(ctx)
-			delivered.need(func() error { return s.awaitDelivery(ctx, id) })
+			s.need(&delivered, func() error { return s.awaitDelivery(ctx, id) })
 		}
 		ginkgo.AfterAll(func() {
 			if id != "" {
@@ -82,7 +82,7 @@ func (s *suite) chunkedSpecs() {
 				for k := 1; k <= total; k++ {
 					r, err := s.e.rawDo(ctx, s.e.receiveCreds(), http.MethodGet, chunkPath(k), nil, nil, "")
 					if err != nil {
-						failf("download chunk %d: %s", k, oneLine(err.Error()))
+						s.failf("download chunk %d: %s", k, oneLine(err.Error()))
 					}
 					cr := strings.Join(strings.Fields(r.Header.Get(mesh.HeaderChunkRange)), "")
 					seen = append(seen, fmt.Sprintf("%d %s", r.Status, cr))
@@ -92,11 +92,11 @@ func (s *suite) chunkedSpecs() {
 					}
 					if r.Status != want {
 						entry("answers", strings.Join(seen, ", "))
-						failf("chunk %d of %d answered %d; it MUST answer %d %s", k, total, r.Status, want, http.StatusText(want))
+						s.failf("chunk %d of %d answered %d; it MUST answer %d %s", k, total, r.Status, want, http.StatusText(want))
 					}
 					if wantCR := fmt.Sprintf("%d:%d", k, total); cr != wantCR {
 						entry("answers", strings.Join(seen, ", "))
-						failf("chunk %d of %d answered mex-Chunk-Range %q, want %q", k, total, cr, wantCR)
+						s.failf("chunk %d of %d answered mex-Chunk-Range %q, want %q", k, total, cr, wantCR)
 					}
 				}
 				entry("answers", strings.Join(seen, ", "))
@@ -113,13 +113,13 @@ func (s *suite) chunkedSpecs() {
 				info, err := s.e.receive.Download(ctx, id, &buf)
 				took := time.Since(start)
 				if err != nil {
-					failf("download: %s", oneLine(err.Error()))
+					s.failf("download: %s", oneLine(err.Error()))
 				}
 				entry("chunks", info.TotalChunks)
 				entry("bytes", buf.Len())
 				entry("download_mib_per_s", mibPerSecond(buf.Len(), took))
 				if !bytes.Equal(buf.Bytes(), body) {
-					failf("the %d chunks joined make %d bytes (SHA-256 %.12s…), not the %d sent (SHA-256 %.12s…)",
+					s.failf("the %d chunks joined make %d bytes (SHA-256 %.12s…), not the %d sent (SHA-256 %.12s…)",
 						info.TotalChunks, buf.Len(), sha256Hex(buf.Bytes()), len(body), sha256Hex(body))
 				}
 			})
@@ -131,11 +131,11 @@ func (s *suite) chunkedSpecs() {
 				doDeliver(ctx)
 				r, err := s.e.rawDo(ctx, s.e.receiveCreds(), http.MethodGet, chunkPath(total+1), nil, nil, "")
 				if err != nil {
-					failf("download chunk %d: %s", total+1, oneLine(err.Error()))
+					s.failf("download chunk %d: %s", total+1, oneLine(err.Error()))
 				}
 				entry("status", r.Status)
 				if r.Status < 400 || r.Status >= 500 {
-					failf("MESH answered %d to a download of chunk %d of a %d-chunk message; it MUST refuse it with a 4xx status", r.Status, total+1, total)
+					s.failf("MESH answered %d to a download of chunk %d of a %d-chunk message; it MUST refuse it with a 4xx status", r.Status, total+1, total)
 				}
 			})
 
@@ -148,11 +148,11 @@ func (s *suite) chunkedSpecs() {
 				h := http.Header{mesh.HeaderChunkRange: {fmt.Sprintf("%d:%d", total, total)}, "Content-Type": {"application/octet-stream"}}
 				r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, path, h, []byte("meshdoctor: a chunk too late\n"), "")
 				if err != nil {
-					failf("upload chunk %d again: %s", total, oneLine(err.Error()))
+					s.failf("upload chunk %d again: %s", total, oneLine(err.Error()))
 				}
 				entry("status", r.Status)
 				if r.Status < 400 || r.Status >= 500 {
-					failf("MESH answered %d to chunk %d of a message already complete; it MUST refuse it with 423 Locked or another 4xx status", r.Status, total)
+					s.failf("MESH answered %d to chunk %d of a message already complete; it MUST refuse it with 423 Locked or another 4xx status", r.Status, total)
 				}
 			})
 
@@ -170,32 +170,32 @@ func (s *suite) chunkedSpecs() {
 				}
 				r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox())+"/outbox", h, parts[0], "")
 				if err != nil {
-					failf("upload chunk 1 of 2: %s", oneLine(err.Error()))
+					s.failf("upload chunk 1 of 2: %s", oneLine(err.Error()))
 				}
 				pid := sentID(r.Body)
 				if r.Status != http.StatusAccepted || pid == "" {
-					failf("MESH answered %d to chunk 1 of 2 (%s); want 202 with a message id", r.Status, excerpt(r.Body))
+					s.failf("MESH answered %d to chunk 1 of 2 (%s); want 202 with a message id", r.Status, excerpt(r.Body))
 				}
 				s.e.ledger.add(pid)
 				ginkgo.DeferCleanup(func() { _ = s.e.ack(context.Background(), pid) })
 				entry("message_id", pid)
 				in, err := s.listed(ctx, s.e.receive, pid)
 				if err != nil {
-					failf("list inbox: %s", oneLine(err.Error()))
+					s.failf("list inbox: %s", oneLine(err.Error()))
 				}
 				if in {
-					failf("message %s is in the recipient's inbox after chunk 1 of 2", pid)
+					s.failf("message %s is in the recipient's inbox after chunk 1 of 2", pid)
 				}
 				h = http.Header{mesh.HeaderChunkRange: {"2:2"}, "Content-Type": {"application/octet-stream"}}
 				r, err = s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox())+"/outbox/"+url.PathEscape(pid)+"/2", h, parts[1], "")
 				if err != nil {
-					failf("upload chunk 2 of 2: %s", oneLine(err.Error()))
+					s.failf("upload chunk 2 of 2: %s", oneLine(err.Error()))
 				}
 				if r.Status != http.StatusAccepted {
-					failf("MESH answered %d to chunk 2 of 2 (%s); want 202", r.Status, excerpt(r.Body))
+					s.failf("MESH answered %d to chunk 2 of 2 (%s); want 202", r.Status, excerpt(r.Body))
 				}
 				if err := s.awaitDelivery(ctx, pid); err != nil {
-					failf("after its last chunk: %s", oneLine(err.Error()))
+					s.failf("after its last chunk: %s", oneLine(err.Error()))
 				}
 			})
 	})
@@ -226,21 +226,21 @@ func (s *suite) compressionSpecs() {
 				ginkgo.DeferCleanup(func() { _ = s.e.ack(context.Background(), id) })
 			}
 			if err != nil {
-				failf("send with Content-Encoding: gzip: %s", oneLine(err.Error()))
+				s.failf("send with Content-Encoding: gzip: %s", oneLine(err.Error()))
 			}
 			entry("message_id", id)
 			if err := s.awaitDelivery(ctx, id); err != nil {
-				failf("%s", oneLine(err.Error()))
+				s.failf("%s", oneLine(err.Error()))
 			}
 			var buf bytes.Buffer
 			info, err := s.e.receive.Download(ctx, id, &buf)
 			if err != nil {
-				failf("download: %s", oneLine(err.Error()))
+				s.failf("download: %s", oneLine(err.Error()))
 			}
 			entry("download_content_encoding", orNone(info.ContentEncoding))
 			entry("chunks", info.TotalChunks)
 			if !bytes.Equal(buf.Bytes(), body) {
-				failf("the recipient got %d bytes (SHA-256 %.12s…), not the %d sent gzip-encoded (SHA-256 %.12s…)",
+				s.failf("the recipient got %d bytes (SHA-256 %.12s…), not the %d sent gzip-encoded (SHA-256 %.12s…)",
 					buf.Len(), sha256Hex(buf.Bytes()), len(body), sha256Hex(body))
 			}
 		}

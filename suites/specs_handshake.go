@@ -21,7 +21,7 @@ func (s *suite) handshakeSpecs() {
 			labels(LabelHandshake, LabelLiveSafe),
 			func(ctx context.Context) {
 				if err := s.e.sender.Handshake(ctx); err != nil {
-					failf("handshake refused: %s", oneLine(err.Error()))
+					s.failf("handshake refused: %s", oneLine(err.Error()))
 				}
 				entry("api_version", 2)
 			})
@@ -33,11 +33,11 @@ func (s *suite) handshakeSpecs() {
 				r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox()),
 					withAccept(handshakeHeader(), mesh.AcceptV1), nil, "")
 				if err != nil {
-					failf("handshake: %s", oneLine(err.Error()))
+					s.failf("handshake: %s", oneLine(err.Error()))
 				}
 				entry("status", r.Status)
 				if r.Status != http.StatusOK {
-					failf("MESH answered %d to a version 1 handshake; it MUST answer 200 (%s)", r.Status, excerpt(r.Body))
+					s.failf("MESH answered %d to a version 1 handshake; it MUST answer 200 (%s)", r.Status, excerpt(r.Body))
 				}
 				body := strings.TrimSpace(string(r.Body))
 				if body == "" || body == "null" {
@@ -47,11 +47,11 @@ func (s *suite) handshakeSpecs() {
 				var v mesh.HandshakeResponseV1
 				if err := json.Unmarshal(r.Body, &v); err != nil {
 					entry("body", excerpt(r.Body))
-					failf("MESH answered a version 1 handshake with a body that is not JSON: %s", excerpt(r.Body))
+					s.failf("MESH answered a version 1 handshake with a body that is not JSON: %s", excerpt(r.Body))
 				}
 				entry("body", "v1 mailboxId "+v.MailboxID)
 				if v.MailboxID != "" && !strings.EqualFold(v.MailboxID, s.e.mailbox()) {
-					failf("MESH answered the handshake of %s naming mailbox %q", s.e.mailbox(), v.MailboxID)
+					s.failf("MESH answered the handshake of %s naming mailbox %q", s.e.mailbox(), v.MailboxID)
 				}
 			})
 	})
@@ -67,7 +67,7 @@ func (s *suite) authSpecs() {
 			r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox()),
 				handshakeHeader(), nil, token)
 			if err != nil {
-				failf("handshake with %s: %s", what, oneLine(err.Error()))
+				s.failf("handshake with %s: %s", what, oneLine(err.Error()))
 			}
 			entry("status", r.Status)
 			if r.Status == http.StatusForbidden {
@@ -79,9 +79,9 @@ func (s *suite) authSpecs() {
 				}
 			}
 			if r.Status >= 200 && r.Status < 300 {
-				failf("MESH ACCEPTED a handshake with %s (answered %d): it MUST refuse it with 403 Forbidden. This server does not enforce the rule.", what, r.Status)
+				s.failf("MESH ACCEPTED a handshake with %s (answered %d): it MUST refuse it with 403 Forbidden. This server does not enforce the rule.", what, r.Status)
 			}
-			failf("MESH answered %d to a handshake with %s; it MUST refuse it with 403 Forbidden (%s)", r.Status, what, excerpt(r.Body))
+			s.failf("MESH answered %d to a handshake with %s; it MUST refuse it with 403 Forbidden (%s)", r.Status, what, excerpt(r.Body))
 		}
 		creds := func() mesh.Credentials { return s.e.opts.Target.Credentials }
 
@@ -110,11 +110,11 @@ func (s *suite) authSpecs() {
 				token := mesh.NewToken(creds(), time.Now())
 				r, err := s.e.rawDo(ctx, creds(), http.MethodPost, mailboxPath(s.e.mailbox()), handshakeHeader(), nil, token)
 				if err != nil {
-					failf("first use of the token: %s", oneLine(err.Error()))
+					s.failf("first use of the token: %s", oneLine(err.Error()))
 				}
 				entry("first_use_status", r.Status)
 				if r.Status != http.StatusOK {
-					failf("cannot judge replay protection: the first use of a fresh token answered %d, not 200 (%s)", r.Status, excerpt(r.Body))
+					s.failf("cannot judge replay protection: the first use of a fresh token answered %d, not 200 (%s)", r.Status, excerpt(r.Body))
 				}
 				refused(ctx, "a replayed token (the same Authorization header a second time)", token)
 			})

@@ -25,7 +25,7 @@ func (s *suite) paginationSpecs() {
 			filled = step{name: fmt.Sprintf("send %d messages and wait for their delivery", pageSize+1)}
 		)
 		doFill := func(ctx context.Context) {
-			filled.need(func() error {
+			s.need(&filled, func() error {
 				for i := range pageSize + 1 {
 					purpose := fmt.Sprintf("page-%02d", i)
 					id, err := s.e.send(ctx, s.e.sender, mesh.Message{LocalID: s.e.localID(purpose)}, payload(s.e.runID+"-"+purpose, 64))
@@ -53,9 +53,9 @@ func (s *suite) paginationSpecs() {
 				switch n := count[strings.ToUpper(id)]; n {
 				case 1:
 				case 0:
-					failf("message %s is on no page of the listing", id)
+					s.failf("message %s is on no page of the listing", id)
 				default:
-					failf("message %s is listed %d times across the pages", id, n)
+					s.failf("message %s is listed %d times across the pages", id, n)
 				}
 			}
 		}
@@ -67,16 +67,16 @@ func (s *suite) paginationSpecs() {
 				doFill(ctx)
 				page, err := s.e.receive.ListInbox(ctx, mesh.ListOptions{MaxResults: pageSize})
 				if err != nil {
-					failf("list inbox with max_results=%d: %s", pageSize, oneLine(err.Error()))
+					s.failf("list inbox with max_results=%d: %s", pageSize, oneLine(err.Error()))
 				}
 				entry("page_size", len(page.Messages))
 				entry("approx_inbox_count", page.ApproxInboxCount)
 				entry("links.next", orNone(page.Next))
 				if len(page.Messages) > pageSize {
-					failf("max_results=%d answered %d ids", pageSize, len(page.Messages))
+					s.failf("max_results=%d answered %d ids", pageSize, len(page.Messages))
 				}
 				if page.Next == "" {
-					failf("at least %d messages wait but the page of %d has no links.next", len(ids), len(page.Messages))
+					s.failf("at least %d messages wait but the page of %d has no links.next", len(ids), len(page.Messages))
 				}
 			})
 
@@ -87,7 +87,7 @@ func (s *suite) paginationSpecs() {
 				doFill(ctx)
 				all, err := s.e.receive.ListAll(ctx, mesh.ListOptions{MaxResults: pageSize})
 				if err != nil {
-					failf("list the inbox page by page: %s", oneLine(err.Error()))
+					s.failf("list the inbox page by page: %s", oneLine(err.Error()))
 				}
 				entry("listed", len(all))
 				everyOnce(all)
@@ -104,7 +104,7 @@ func (s *suite) paginationSpecs() {
 				for {
 					page, err := s.e.receiveV1.ListInbox(ctx, opts)
 					if err != nil {
-						failf("version 1 listing, page %d: %s", pages+1, oneLine(err.Error()))
+						s.failf("version 1 listing, page %d: %s", pages+1, oneLine(err.Error()))
 					}
 					pages++
 					all = append(all, page.Messages...)
@@ -128,11 +128,11 @@ func (s *suite) paginationSpecs() {
 				wf := s.e.workflow()
 				with, err := s.e.receive.ListAll(ctx, mesh.ListOptions{WorkflowFilter: wf})
 				if err != nil {
-					failf("list with workflow_filter=%s: %s", wf, oneLine(err.Error()))
+					s.failf("list with workflow_filter=%s: %s", wf, oneLine(err.Error()))
 				}
 				without, err := s.e.receive.ListAll(ctx, mesh.ListOptions{WorkflowFilter: "!" + wf})
 				if err != nil {
-					failf("list with workflow_filter=!%s: %s", wf, oneLine(err.Error()))
+					s.failf("list with workflow_filter=!%s: %s", wf, oneLine(err.Error()))
 				}
 				entry("listed_with_filter", len(with))
 				entry("listed_with_negated_filter", len(without))
@@ -140,7 +140,7 @@ func (s *suite) paginationSpecs() {
 				for _, id := range without {
 					for _, ours := range ids {
 						if strings.EqualFold(id, ours) {
-							failf("workflow_filter=!%s lists message %s, which is on workflow %s", wf, id, wf)
+							s.failf("workflow_filter=!%s lists message %s, which is on workflow %s", wf, id, wf)
 						}
 					}
 				}
@@ -165,7 +165,7 @@ func (s *suite) lookupSpecs() {
 			func(ctx context.Context) {
 				refs, err := s.e.sender.LookupEndpoint(ctx, s.e.opts.LookupODS, s.e.workflow())
 				if err != nil {
-					failf("endpoint lookup %s/%s: %s", s.e.opts.LookupODS, s.e.workflow(), oneLine(err.Error()))
+					s.failf("endpoint lookup %s/%s: %s", s.e.opts.LookupODS, s.e.workflow(), oneLine(err.Error()))
 				}
 				record(refs)
 			})
@@ -175,7 +175,7 @@ func (s *suite) lookupSpecs() {
 			func(ctx context.Context) {
 				refs, err := s.e.senderV1.LookupEndpoint(ctx, s.e.opts.LookupODS, s.e.workflow())
 				if err != nil {
-					failf("endpoint lookup %s/%s (v1): %s", s.e.opts.LookupODS, s.e.workflow(), oneLine(err.Error()))
+					s.failf("endpoint lookup %s/%s (v1): %s", s.e.opts.LookupODS, s.e.workflow(), oneLine(err.Error()))
 				}
 				record(refs)
 			})
@@ -185,7 +185,7 @@ func (s *suite) lookupSpecs() {
 			func(ctx context.Context) {
 				refs, err := s.e.sender.SearchWorkflow(ctx, s.e.workflow())
 				if err != nil {
-					failf("workflow search %s: %s", s.e.workflow(), oneLine(err.Error()))
+					s.failf("workflow search %s: %s", s.e.workflow(), oneLine(err.Error()))
 				}
 				record(refs)
 			})
@@ -201,7 +201,7 @@ func (s *suite) errorSpecs() {
 			ginkgo.GinkgoHelper()
 			r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox())+"/outbox", h, body, "")
 			if err != nil {
-				failf("send: %s", oneLine(err.Error()))
+				s.failf("send: %s", oneLine(err.Error()))
 			}
 			entry("status", r.Status)
 			if r.Status >= 200 && r.Status < 300 {
@@ -232,7 +232,7 @@ func (s *suite) errorSpecs() {
 				if err == nil {
 					entry("message_id", id)
 				}
-				expectStatus(err, "a message to the unregistered mailbox "+noSuchMailbox, http.StatusExpectationFailed)
+				s.expectStatus(err, "a message to the unregistered mailbox "+noSuchMailbox, http.StatusExpectationFailed)
 			})
 
 		s.spec("MESH-ERROR-002",
@@ -241,7 +241,7 @@ func (s *suite) errorSpecs() {
 			func(ctx context.Context) {
 				r := sendRaw(ctx, sendHeader("empty", "1:1"), []byte{})
 				if r.Status != http.StatusExpectationFailed {
-					failf("MESH answered %d to a message with an empty body; it MUST answer 417 Expectation Failed (%s)", r.Status, excerpt(r.Body))
+					s.failf("MESH answered %d to a message with an empty body; it MUST answer 417 Expectation Failed (%s)", r.Status, excerpt(r.Body))
 				}
 			})
 
@@ -251,7 +251,7 @@ func (s *suite) errorSpecs() {
 			func(ctx context.Context) {
 				r := sendRaw(ctx, sendHeader("bad-chunk-range", "2:1"), []byte("meshdoctor conformance"))
 				if r.Status != http.StatusExpectationFailed {
-					failf("MESH answered %d to mex-Chunk-Range 2:1 on a first chunk; it MUST answer 417 Expectation Failed (%s)", r.Status, excerpt(r.Body))
+					s.failf("MESH answered %d to mex-Chunk-Range 2:1 on a first chunk; it MUST answer 417 Expectation Failed (%s)", r.Status, excerpt(r.Body))
 				}
 			})
 
@@ -260,7 +260,7 @@ func (s *suite) errorSpecs() {
 			labels(LabelReceive, LabelNegative),
 			func(ctx context.Context) {
 				_, err := s.e.receive.Download(ctx, unknownMessageID, discard{})
-				expectStatus(err, "a download of a message that does not exist", http.StatusNotFound)
+				s.expectStatus(err, "a download of a message that does not exist", http.StatusNotFound)
 			})
 
 		s.spec("MESH-ERROR-005",
@@ -268,7 +268,7 @@ func (s *suite) errorSpecs() {
 			labels(LabelReceive, LabelNegative),
 			func(ctx context.Context) {
 				_, err := s.e.receive.Head(ctx, unknownMessageID)
-				expectStatus(err, "HEAD of a message that does not exist", http.StatusNotFound)
+				s.expectStatus(err, "HEAD of a message that does not exist", http.StatusNotFound)
 			})
 
 		s.spec("MESH-ERROR-006",
@@ -276,7 +276,7 @@ func (s *suite) errorSpecs() {
 			labels(LabelAck, LabelNegative),
 			func(ctx context.Context) {
 				err := s.e.receive.Acknowledge(ctx, unknownMessageID)
-				expectStatus(err, "the acknowledgement of a message that does not exist", http.StatusNotFound)
+				s.expectStatus(err, "the acknowledgement of a message that does not exist", http.StatusNotFound)
 			})
 
 		s.spec("MESH-ERROR-007",
@@ -284,7 +284,7 @@ func (s *suite) errorSpecs() {
 			labels(LabelTracking, LabelNegative),
 			func(ctx context.Context) {
 				_, err := s.e.sender.Track(ctx, unknownMessageID)
-				expectStatus(err, "tracking of a message id that was never sent", http.StatusNotFound)
+				s.expectStatus(err, "tracking of a message id that was never sent", http.StatusNotFound)
 			})
 	})
 }

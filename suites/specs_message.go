@@ -33,7 +33,7 @@ func (s *suite) messageSpecs() {
 			acked     = step{name: "acknowledge the message"}
 		)
 		doSend := func(ctx context.Context) {
-			sent.need(func() error {
+			s.need(&sent, func() error {
 				body = payload(s.e.runID+"-basic", 2048)
 				msg = mesh.Message{
 					Subject:     "meshdoctor conformance " + s.e.runID,
@@ -51,11 +51,11 @@ func (s *suite) messageSpecs() {
 		}
 		doDeliver := func(ctx context.Context) {
 			doSend(ctx)
-			delivered.need(func() error { return s.awaitDelivery(ctx, id) })
+			s.need(&delivered, func() error { return s.awaitDelivery(ctx, id) })
 		}
 		doDownload := func(ctx context.Context) {
 			doDeliver(ctx)
-			download.need(func() error {
+			s.need(&download, func() error {
 				var buf bytes.Buffer
 				var err error
 				info, err = s.e.receive.Download(ctx, id, &buf)
@@ -65,7 +65,7 @@ func (s *suite) messageSpecs() {
 		}
 		doAck := func(ctx context.Context) {
 			doDeliver(ctx)
-			acked.need(func() error { return s.e.ack(ctx, id) })
+			s.need(&acked, func() error { return s.e.ack(ctx, id) })
 		}
 		ginkgo.AfterAll(func() {
 			// The run's final clean-up acknowledges it too; doing it here
@@ -81,7 +81,7 @@ func (s *suite) messageSpecs() {
 			func(ctx context.Context) {
 				doSend(ctx)
 				if strings.TrimSpace(id) == "" {
-					failf("MESH accepted the message but gave no message id")
+					s.failf("MESH accepted the message but gave no message id")
 				}
 				entry("message_id", id)
 				entry("message_id_format", idFormat(id))
@@ -112,7 +112,7 @@ func (s *suite) messageSpecs() {
 				})
 				entry("status", last.Status)
 				if err != nil {
-					failf("tracking of %s: %s", id, oneLine(err.Error()))
+					s.failf("tracking of %s: %s", id, oneLine(err.Error()))
 				}
 			})
 
@@ -125,7 +125,7 @@ func (s *suite) messageSpecs() {
 				r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodGet, path,
 					http.Header{"Accept": {mesh.AcceptV1}}, nil, "")
 				if err != nil {
-					failf("tracking by local ID: %s", oneLine(err.Error()))
+					s.failf("tracking by local ID: %s", oneLine(err.Error()))
 				}
 				entry("status", r.Status)
 				switch r.Status {
@@ -133,14 +133,14 @@ func (s *suite) messageSpecs() {
 				case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusGone:
 					ginkgo.Skip(fmt.Sprintf("MESH answered %d to tracking by local ID: the deprecated endpoint is not offered", r.Status))
 				default:
-					failf("MESH answered %d to tracking by local ID; it MUST answer 200 (%s)", r.Status, excerpt(r.Body))
+					s.failf("MESH answered %d to tracking by local ID; it MUST answer 200 (%s)", r.Status, excerpt(r.Body))
 				}
 				var v mesh.TrackingV1
 				if err := json.Unmarshal(r.Body, &v); err != nil {
-					failf("tracking by local ID answered 200 with a body that is not a tracking record: %s", excerpt(r.Body))
+					s.failf("tracking by local ID answered 200 with a body that is not a tracking record: %s", excerpt(r.Body))
 				}
 				if !strings.EqualFold(v.MessageID, id) {
-					failf("tracking by local ID %q found message %q, want %q", msg.LocalID, v.MessageID, id)
+					s.failf("tracking by local ID %q found message %q, want %q", msg.LocalID, v.MessageID, id)
 				}
 			})
 
@@ -151,19 +151,19 @@ func (s *suite) messageSpecs() {
 				doDeliver(ctx)
 				r, err := s.e.rawDo(ctx, s.e.receiveCreds(), http.MethodHead, mailboxPath(s.e.recipient())+"/inbox/"+url.PathEscape(id), nil, nil, "")
 				if err != nil {
-					failf("HEAD: %s", oneLine(err.Error()))
+					s.failf("HEAD: %s", oneLine(err.Error()))
 				}
 				entry("status", r.Status)
 				if r.Status != http.StatusOK {
-					failf("MESH answered %d to HEAD of message %s; it MUST answer 200", r.Status, id)
+					s.failf("MESH answered %d to HEAD of message %s; it MUST answer 200", r.Status, id)
 				}
 				head := r.Header.Get(mesh.HeaderMessageID)
 				entry("mex-messageid", head)
 				if !strings.EqualFold(head, id) {
-					failf("HEAD of message %s answered mex-MessageID %q", id, head)
+					s.failf("HEAD of message %s answered mex-MessageID %q", id, head)
 				}
 				if lid := r.Header.Get(mesh.HeaderLocalID); lid != msg.LocalID {
-					failf("HEAD answered mex-LocalID %q, want %q", lid, msg.LocalID)
+					s.failf("HEAD answered mex-LocalID %q, want %q", lid, msg.LocalID)
 				}
 			})
 
@@ -176,7 +176,7 @@ func (s *suite) messageSpecs() {
 				entry("content_encoding", orNone(info.ContentEncoding))
 				entry("chunks", info.TotalChunks)
 				if !bytes.Equal(got, body) {
-					failf("downloaded %d bytes (SHA-256 %.12s…) differ from the %d sent (SHA-256 %.12s…)", len(got), sha256Hex(got), len(body), sha256Hex(body))
+					s.failf("downloaded %d bytes (SHA-256 %.12s…) differ from the %d sent (SHA-256 %.12s…)", len(got), sha256Hex(got), len(body), sha256Hex(body))
 				}
 			})
 
@@ -185,9 +185,9 @@ func (s *suite) messageSpecs() {
 			labels(LabelReceive),
 			func(ctx context.Context) {
 				doDownload(ctx)
-				same("mex-Subject", info.Subject, msg.Subject)
-				same("mex-LocalID", info.LocalID, msg.LocalID)
-				same("mex-FileName", info.FileName, msg.FileName)
+				s.same("mex-Subject", info.Subject, msg.Subject)
+				s.same("mex-LocalID", info.LocalID, msg.LocalID)
+				s.same("mex-FileName", info.FileName, msg.FileName)
 			})
 
 		s.spec("MESH-RECEIVE-005",
@@ -195,8 +195,8 @@ func (s *suite) messageSpecs() {
 			labels(LabelReceive),
 			func(ctx context.Context) {
 				doDownload(ctx)
-				same("mex-Content-Checksum", info.Checksum, msg.Checksum)
-				same("mex-Content-Type", info.ContentType, msg.ContentType)
+				s.same("mex-Content-Checksum", info.Checksum, msg.Checksum)
+				s.same("mex-Content-Type", info.ContentType, msg.ContentType)
 			})
 
 		s.spec("MESH-RECEIVE-006",
@@ -207,10 +207,10 @@ func (s *suite) messageSpecs() {
 				entry("compressed", info.Compressed)
 				entry("encrypted", info.Encrypted)
 				if !info.Compressed {
-					failf("the sender set mex-Content-Compressed: Y; the recipient did not see it")
+					s.failf("the sender set mex-Content-Compressed: Y; the recipient did not see it")
 				}
 				if !info.Encrypted {
-					failf("the sender set mex-Content-Encrypted: Y; the recipient did not see it")
+					s.failf("the sender set mex-Content-Encrypted: Y; the recipient did not see it")
 				}
 			})
 
@@ -219,9 +219,9 @@ func (s *suite) messageSpecs() {
 			labels(LabelReceive),
 			func(ctx context.Context) {
 				doDownload(ctx)
-				sameFold("mex-From", info.From, s.e.mailbox())
-				sameFold("mex-To", info.To, s.e.recipient())
-				same("mex-WorkflowID", info.WorkflowID, s.e.workflow())
+				s.sameFold("mex-From", info.From, s.e.mailbox())
+				s.sameFold("mex-To", info.To, s.e.recipient())
+				s.same("mex-WorkflowID", info.WorkflowID, s.e.workflow())
 			})
 
 		s.spec("MESH-RECEIVE-008",
@@ -233,10 +233,10 @@ func (s *suite) messageSpecs() {
 				entry("mex-statuscode", orNone(info.StatusCode))
 				entry("mex-statussuccess", orNone(info.StatusSuccess))
 				if info.MessageType != mesh.MessageTypeData {
-					failf("mex-MessageType is %q, want DATA", info.MessageType)
+					s.failf("mex-MessageType is %q, want DATA", info.MessageType)
 				}
 				if info.StatusSuccess != "" && !strings.EqualFold(info.StatusSuccess, "SUCCESS") {
-					failf("mex-StatusSuccess of a delivered message is %q, want SUCCESS", info.StatusSuccess)
+					s.failf("mex-StatusSuccess of a delivered message is %q, want SUCCESS", info.StatusSuccess)
 				}
 			})
 
@@ -250,10 +250,10 @@ func (s *suite) messageSpecs() {
 				}
 				in, err := s.listed(ctx, s.e.receive, id)
 				if err != nil {
-					failf("list inbox: %s", oneLine(err.Error()))
+					s.failf("list inbox: %s", oneLine(err.Error()))
 				}
 				if !in {
-					failf("message %s left the inbox when it was downloaded; only an acknowledgement may remove it", id)
+					s.failf("message %s left the inbox when it was downloaded; only an acknowledgement may remove it", id)
 				}
 			})
 
@@ -278,7 +278,7 @@ func (s *suite) messageSpecs() {
 					return nil
 				})
 				if err != nil {
-					failf("%s", oneLine(err.Error()))
+					s.failf("%s", oneLine(err.Error()))
 				}
 			})
 
@@ -301,7 +301,7 @@ func (s *suite) messageSpecs() {
 				})
 				entry("status", status)
 				if err != nil {
-					failf("%s", oneLine(err.Error()))
+					s.failf("%s", oneLine(err.Error()))
 				}
 			})
 
@@ -324,7 +324,7 @@ func (s *suite) messageSpecs() {
 				})
 				entry("status", last.Status)
 				if err != nil {
-					failf("tracking of %s: %s", id, oneLine(err.Error()))
+					s.failf("tracking of %s: %s", id, oneLine(err.Error()))
 				}
 			})
 	})
@@ -338,20 +338,20 @@ func (e *env) receiveCreds() mesh.Credentials {
 }
 
 // same fails unless a header came through exactly as sent.
-func same(name, got, want string) {
+func (s *suite) same(name, got, want string) {
 	ginkgo.GinkgoHelper()
 	entry(strings.ToLower(name), got)
 	if got != want {
-		failf("%s arrived as %q; the sender sent %q", name, got, want)
+		s.failf("%s arrived as %q; the sender sent %q", name, got, want)
 	}
 }
 
 // sameFold is same for mailbox ids, which are case-insensitive.
-func sameFold(name, got, want string) {
+func (s *suite) sameFold(name, got, want string) {
 	ginkgo.GinkgoHelper()
 	entry(strings.ToLower(name), got)
 	if !strings.EqualFold(got, want) {
-		failf("%s arrived as %q, want %q", name, got, want)
+		s.failf("%s arrived as %q, want %q", name, got, want)
 	}
 }
 
