@@ -223,6 +223,14 @@ func TestInterrupted(t *testing.T) {
 	if r.Summary.OK || r.Summary.Aborted+r.Summary.Interrupted == 0 {
 		t.Errorf("summary %+v: want the run reported as stopped", r.Summary)
 	}
+	for _, s := range r.Specs {
+		if s.Status == StatusFailed && strings.Contains(s.Failure, "context canceled") {
+			t.Errorf("%s reported as MESH's failure after the interrupt: %s", s.ID, s.Failure)
+		}
+	}
+	if !strings.Contains(r.Summary.Line(), "stopped by the interrupt") {
+		t.Errorf("summary line %q does not say the run was stopped", r.Summary.Line())
+	}
 	if s := byID(r)["MESH-ERROR-007"]; s.Status == StatusPassed {
 		t.Errorf("the last spec ran after the interrupt")
 	}
