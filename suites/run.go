@@ -3,6 +3,7 @@ package suites
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -44,9 +45,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer e.close()
 
-	// Ginkgo exits the process when it cannot read the working directory.
-	if _, err := os.Getwd(); err != nil {
-		return nil, fmt.Errorf("conformance suites: the working directory is unreadable: %w", err)
+	if err := ginkgoWouldExit(); err != nil {
+		return nil, err
 	}
 
 	ginkgoMu.Lock()
@@ -87,8 +87,13 @@ type CatalogueEntry struct {
 	Labels []string `json:"labels"`
 }
 
-// Catalogue lists every spec, in run order, from Ginkgo's PreviewSpecs.
+// Catalogue lists every spec, in run order, from Ginkgo's PreviewSpecs;
+// nil in the one case where Ginkgo would exit the process instead (see
+// ginkgoWouldExit).
 func Catalogue() []CatalogueEntry {
+	if ginkgoWouldExit() != nil {
+		return nil
+	}
 	ginkgoMu.Lock()
 	defer ginkgoMu.Unlock()
 	restore := quietGinkgo()
@@ -105,6 +110,29 @@ func Catalogue() []CatalogueEntry {
 		out = append(out, CatalogueEntry{ID: id, Text: must, Labels: sr.Labels()})
 	}
 	return out
+}
+
+// ginkgoWouldExit says why Ginkgo would end the process rather than run:
+// an unreadable working directory, or, inside a test binary, `go test
+// -count` other than 1 or `-parallel` (Ginkgo's own configuration check).
+// The meshdoctor binary defines no such flags.
+func ginkgoWouldExit() error {
+	if _, err := os.Getwd(); err != nil {
+		return fmt.Errorf("conformance suites: the working directory is unreadable: %w", err)
+	}
+	set := map[string]string{}
+	flag.CommandLine.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+	for _, name := range []string{"count", "test.count"} {
+		if v, ok := set[name]; ok && v != "1" {
+			return &ConfigError{Msg: "conformance suites: Ginkgo refuses to run under go test -count=" + v + ": use -count=1"}
+		}
+	}
+	for _, name := range []string{"parallel", "test.parallel"} {
+		if _, ok := set[name]; ok {
+			return &ConfigError{Msg: "conformance suites: Ginkgo refuses to run under go test -parallel: drop the flag"}
+		}
+	}
+	return nil
 }
 
 // Skipped is the report of a run that did not happen: every spec
