@@ -117,10 +117,10 @@ func (s *suite) messageSpecs() {
 			})
 
 		s.spec("MESH-TRACK-002",
-			"MESH MUST find a message by its local ID when the sender tracks it with GET …/outbox/tracking/{localID}, where MESH still offers that deprecated endpoint.",
+			"MESH MUST find a message by its local ID, as accepted until it is acknowledged, when the sender tracks it with GET …/outbox/tracking/{localID}, where MESH still offers that deprecated endpoint.",
 			labels(LabelTracking),
 			func(ctx context.Context) {
-				doSend(ctx)
+				doDeliver(ctx)
 				path := mailboxPath(s.e.mailbox()) + "/outbox/tracking/" + url.PathEscape(msg.LocalID)
 				r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodGet, path,
 					http.Header{"Accept": {mesh.AcceptV1}}, nil, "")
@@ -139,8 +139,13 @@ func (s *suite) messageSpecs() {
 				if err := json.Unmarshal(r.Body, &v); err != nil {
 					s.failf("tracking by local ID answered 200 with a body that is not a tracking record: %s", excerpt(r.Body))
 				}
+				entry("message_id", v.MessageID)
+				entry("tracking_status", orNone(v.Status))
 				if !strings.EqualFold(v.MessageID, id) {
 					s.failf("tracking by local ID %q found message %q, want %q", msg.LocalID, v.MessageID, id)
+				}
+				if !acked.done && !strings.EqualFold(v.Status, "accepted") {
+					s.failf("tracking by local ID says %q for a delivered message not yet acknowledged, want Accepted", v.Status)
 				}
 			})
 
