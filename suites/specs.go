@@ -25,8 +25,10 @@ type suite struct {
 	progress io.Writer
 }
 
-// register builds Ginkgo's spec tree. Everything sits in one top-level
-// container so that Ginkgo keeps the declared order.
+// register builds Ginkgo's spec tree. Ginkgo shuffles top-level
+// containers and sorts specs by code location: one top-level container, and
+// each group's container placed here (ginkgo.Offset(1)), keep the order
+// declared below.
 func (s *suite) register(onReport func(types.Report)) {
 	ginkgo.BeforeSuite(func(sc ginkgo.SpecContext) {
 		ctx, cancel := s.ctx(sc)
