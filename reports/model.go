@@ -94,5 +94,8 @@ type Summary struct {
 func (r *Run) Finish(now time.Time) {
 	s := checks.Summarize(r.Checks)
 	r.Summary = Summary{Summary: s, OK: s.OK()}
+	if r.Conformance != nil {
+		r.Summary.OK = r.Summary.OK && r.Conformance.Summary.OK
+	}
 	r.Duration = now.Sub(r.Started)
 }

@@ -82,7 +82,18 @@ func WriteText(w io.Writer, r *Run, o TextOptions) error {
 	}
 	fmt.Fprintln(w)
 	_, err := fmt.Fprintln(w, r.Summary.Line())
-	return err
+	if r.Conformance == nil || err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	c := r.Conformance
+	if c.Summary.Skipped == c.Summary.Total && c.Summary.Total > 0 {
+		// Nothing ran: one line, with the reason, rather than a skip per spec.
+		_, err = fmt.Fprintf(w, "Conformance: %d specs %s\n", c.Summary.Total, c.Specs[0].Failure)
+		return err
+	}
+	fmt.Fprintln(w, "Conformance")
+	return WriteConformance(w, c, o)
 }
 
 // wrap breaks s into lines of at most width runes, at spaces.

@@ -40,6 +40,7 @@ func (f *checkFlags) register(fl *pflag.FlagSet) {
 	f.target.register(fl)
 	fl.StringVar(&f.sandbox, "sandbox", sandboxFlagUnset, "start an embedded MESH sandbox, with these faults (comma-separated), and check it")
 	fl.Lookup("sandbox").NoOptDefVal = "none"
+	fl.Lookup("sandbox").DefValue = "" // the unset marker is not for --help
 	fl.StringSliceVar(&f.only, "only", nil, "run only these checks (IDs or families, comma-separated) and what they need")
 	fl.StringSliceVar(&f.skip, "skip", nil, "do not run these checks (IDs or families)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "time limit for each check")

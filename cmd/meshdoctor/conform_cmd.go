@@ -97,25 +97,6 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 	if f.list {
 		return a.listCatalogue(f.format)
 	}
-	o := suites.Options{
-		LabelFilter:  f.labelFilter,
-		Focus:        f.focus,
-		FailFast:     f.failFast,
-		Timeout:      f.timeout,
-		PollInterval: f.pollInterval,
-		JUnitFile:    f.junit,
-		AllowLive:    f.target.allowLive,
-	}
-	if f.timeout < 0 || f.pollInterval < 0 {
-		return usagef("--timeout and --poll-interval must not be negative")
-	}
-	if f.chunkSize != "" {
-		n, err := parseSize(f.chunkSize)
-		if err != nil {
-			return usagef("--chunk-size: %v", err)
-		}
-		o.ChunkSize = n
-	}
 	// The same target and embedded sandbox as 'check' (--sandbox[=FAULT,...]).
 	t, sources, cleanup, err := a.checkTarget(checkFlags{target: f.target, sandbox: f.sandbox})
 	if err != nil {
@@ -123,33 +104,10 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 	}
 	defer cleanup()
 	sandboxed := f.sandbox != sandboxFlagUnset
-	if sandboxed {
-		// Local: small chunks, and no reason to wait long.
-		o.Timeout = cmp.Or(o.Timeout, 10*time.Second)
-		o.PollInterval = cmp.Or(o.PollInterval, 50*time.Millisecond)
-		o.ChunkSize = cmp.Or(o.ChunkSize, 16<<10)
+	o, err := a.suiteOptions(f, t, sandboxed)
+	if err != nil {
+		return err
 	}
-	if t.IsLive() && !f.target.allowLive {
-		return usageError{suites.ErrLiveRefused}
-	}
-	if t.Recipient != t.Credentials.Mailbox {
-		pw, err := a.secret("MESH_RECIPIENT_PASSWORD")
-		if err != nil {
-			return usageError{err}
-		}
-		if pw != "" {
-			o.RecipientCredentials = &mesh.Credentials{Mailbox: t.Recipient, Password: pw, SharedKey: t.Credentials.SharedKey}
-		}
-	}
-	if o.TLS, err = t.TLSConfig(); err != nil {
-		return usageError{err}
-	}
-	o.Target = t
-	if isTerminal(a.stderr) {
-		// Progress only where a person watches; CI logs stay quiet.
-		o.Progress = a.stderr
-	}
-
 	started := time.Now()
 	rep, err := suites.Run(ctx, o)
 	var cfgErr *suites.ConfigError
@@ -172,7 +130,6 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 	}
 	run.Target.Sandbox = sandboxed
 	run.Finish(time.Now())
-	run.Summary.OK = run.Summary.OK && rep.Summary.OK
 
 	switch f.format {
 	case "json":
@@ -200,6 +157,59 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 
 // listCatalogue prints every spec: ID, labels and sentence (text), or the
 // catalogue as a JSON array.
+// suiteOptions turns the conformance flags and a resolved target into the
+// suites' options: sandbox defaults, the recipient's password, the TLS
+// identity, live refused unless allowed, progress only on a terminal.
+func (a *app) suiteOptions(f conformFlags, t mesh.Target, sandboxed bool) (suites.Options, error) {
+	o := suites.Options{
+		LabelFilter:  f.labelFilter,
+		Focus:        f.focus,
+		FailFast:     f.failFast,
+		Timeout:      f.timeout,
+		PollInterval: f.pollInterval,
+		JUnitFile:    f.junit,
+		AllowLive:    f.target.allowLive,
+	}
+	if f.timeout < 0 || f.pollInterval < 0 {
+		return o, usagef("--timeout and --poll-interval must not be negative")
+	}
+	if f.chunkSize != "" {
+		n, err := parseSize(f.chunkSize)
+		if err != nil {
+			return o, usagef("--chunk-size: %v", err)
+		}
+		o.ChunkSize = n
+	}
+	if sandboxed {
+		// Local: small chunks, and no reason to wait long.
+		o.Timeout = cmp.Or(o.Timeout, 10*time.Second)
+		o.PollInterval = cmp.Or(o.PollInterval, 50*time.Millisecond)
+		o.ChunkSize = cmp.Or(o.ChunkSize, 16<<10)
+	}
+	if t.IsLive() && !f.target.allowLive {
+		return o, usageError{suites.ErrLiveRefused}
+	}
+	if t.Recipient != t.Credentials.Mailbox {
+		pw, err := a.secret("MESH_RECIPIENT_PASSWORD")
+		if err != nil {
+			return o, usageError{err}
+		}
+		if pw != "" {
+			o.RecipientCredentials = &mesh.Credentials{Mailbox: t.Recipient, Password: pw, SharedKey: t.Credentials.SharedKey}
+		}
+	}
+	var err error
+	if o.TLS, err = t.TLSConfig(); err != nil {
+		return o, usageError{err}
+	}
+	o.Target = t
+	if isTerminal(a.stderr) {
+		// Progress only where a person watches; CI logs stay quiet.
+		o.Progress = a.stderr
+	}
+	return o, nil
+}
+
 func (a *app) listCatalogue(format string) error {
 	cat := suites.Catalogue()
 	if format == "json" {

@@ -2,98 +2,111 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshdoctor/meshdoctor/checks"
-	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/reports"
+	"github.com/meshdoctor/meshdoctor/suites"
 )
+
+// conformanceNeeds are the checks the conformance suites need to have
+// passed: without an accepted handshake every spec would fail for the same
+// reason, already named.
+var conformanceNeeds = []string{"mesh.handshake"}
 
 func (a *app) runCommand() *cobra.Command {
 	var f checkFlags
+	var cf conformFlags
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "The main job: diagnose the connection, then prove send, receive and acknowledge",
-		Long: `Run every check ('meshdoctor check'), then, when the connection and the credentials
-passed, prove the mailbox end to end: send a message to itself, find it, download it,
-compare it, acknowledge it and see tracking say so. Every message sent is acknowledged
-again on the way out, even after a failure.
+		Long: `Run every check ('meshdoctor check'), then, when the authenticated handshake passed, the
+conformance suites ('meshdoctor conform'): send, receive and acknowledge real messages end
+to end (chunked, compressed, tracked, error paths), cleaning up after themselves. When a
+check the suites need did not pass, the suites are reported as skipped and the check is
+named.
 
 With --sandbox an embedded MESH sandbox is started in-process and used: this is what
-'make run' shows a new user. Live is refused unless --allow-live is given.
+'make run' shows a new user. Live is refused unless --allow-live is given; then only the
+live-safe specs run.
 
 ` + targetEnvHelp + `
 
 ` + exitCodesHelp,
 		Example: `  meshdoctor run --sandbox
+  meshdoctor run --sandbox=clock-skew
   MESH_MAILBOX_PASSWORD=… MESH_SHARED_KEY=… meshdoctor run --env int --mailbox X26ABC1 \
       --keystore int.p12 --ca-bundle nhs-int-ca-bundle.pem --workflow MY_WORKFLOW`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.mainJob(cmd.Context(), f)
+			cf.target, cf.sandbox, cf.format, cf.verbose = f.target, f.sandbox, f.format, f.verbose
+			return a.mainJob(cmd.Context(), f, cf)
 		},
 	}
 	f.register(cmd.Flags())
+	fl := cmd.Flags()
+	fl.StringVar(&cf.labelFilter, "label-filter", "", "run the conformance specs whose labels match this expression")
+	fl.DurationVar(&cf.pollInterval, "poll-interval", 0, "how often the suites look again while waiting for delivery (default 5s; 50ms with --sandbox)")
+	fl.DurationVar(&cf.timeout, "suite-timeout", 0, "longest wait for one request or a delivery in the suites (default 2m; 10s with --sandbox)")
 	return cmd
 }
 
-func (a *app) mainJob(ctx context.Context, f checkFlags) error {
-	if f.sandbox == sandboxFlagUnset {
-		t, err := a.resolveTarget(f.target)
-		if err != nil {
-			return err
-		}
-		if t.IsLive() && !f.target.allowLive {
-			return usagef("refusing to send test messages to live MESH: pass --allow-live if you mean it (or run 'meshdoctor check', which sends none)")
-		}
+func (a *app) mainJob(ctx context.Context, f checkFlags, cf conformFlags) error {
+	if f.format != "text" && f.format != "json" {
+		return usagef("--format %q: want text or json", f.format)
 	}
-	// The target is resolved again inside runChecks; the sandbox, when
-	// asked for, lives until the proof is done.
 	target, sources, cleanup, err := a.checkTarget(f)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	sandboxed := f.sandbox != sandboxFlagUnset
+	// Refuse live (and other bad suite options) before anything is sent.
+	opts, err := a.suiteOptions(cf, target, sandboxed)
+	if err != nil {
+		return err
+	}
 	run, err := a.runChecksOn(ctx, f, "run", target, sources)
 	if err != nil {
 		return err
 	}
-	if err := a.finishRun(run, f.format, f.verbose); err != nil && f.format == "json" {
-		return err
+	run.Target.Sandbox = sandboxed
+	if why := unmetNeeds(run, conformanceNeeds); why != "" {
+		run.Conformance = suites.Skipped("skipped: " + why)
+	} else {
+		rep, err := suites.Run(ctx, opts)
+		var cfgErr *suites.ConfigError
+		switch {
+		case errors.As(err, &cfgErr):
+			return usageError{err}
+		case err != nil && rep == nil:
+			return cannotRunError{err}
+		}
+		run.Conformance = rep
 	}
-	if f.format == "json" {
-		return nil
+	if ctx.Err() != nil {
+		return errInterrupted
 	}
-	fmt.Fprintln(a.stdout)
-	if r, ok := resultOf(run, "mesh.handshake"); !ok || r.Status != checks.Pass {
-		fmt.Fprintln(a.stdout, "Round trip: skipped, since mesh.handshake did not pass.")
-		return failedError{run.Summary.Line()}
+	run.Finish(time.Now().UTC())
+	return a.finishRun(run, f.format, f.verbose)
+}
+
+// unmetNeeds names the first needed check that did not pass (or warn).
+func unmetNeeds(run *reports.Run, needs []string) string {
+	for _, id := range needs {
+		r, ok := resultOf(run, id)
+		switch {
+		case !ok:
+			return id + " was not run"
+		case r.Status != checks.Pass && r.Status != checks.Warn:
+			return fmt.Sprintf("%s %s", id, map[checks.Status]string{checks.Fail: "failed", checks.Error: "could not be checked", checks.Skip: "was skipped"}[r.Status])
+		}
 	}
-	if target.Workflow == "" {
-		fmt.Fprintln(a.stdout, "Round trip: skipped: no workflow (pass --workflow with a workflow id your mailbox may send on).")
-		return failedError{"no workflow to send on"}
-	}
-	tlsCfg, err := target.TLSConfig()
-	if err != nil {
-		return usageError{err}
-	}
-	base, _ := target.BaseURL()
-	client, err := mesh.NewClient(mesh.Config{
-		BaseURL: base, Credentials: target.Credentials, TLS: tlsCfg,
-		ChunkSize: 256 << 10, ClientVersion: "meshdoctor==" + buildVersion(),
-	})
-	if err != nil {
-		return usageError{err}
-	}
-	fmt.Fprintf(a.stdout, "Round trip %s → %s on workflow %s\n", target.Credentials.Mailbox, target.Recipient, target.Workflow)
-	rt := &roundtripRun{out: a.stdout, client: client, target: target, size: 1 << 20, gzip: true, chunk: 256 << 10}
-	rtErr := rt.run(ctx)
-	if !run.Summary.OK {
-		return failedError{run.Summary.Line()}
-	}
-	return rtErr
+	return ""
 }
 
 func resultOf(run *reports.Run, id string) (checks.Result, bool) {
