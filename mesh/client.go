@@ -297,18 +297,19 @@ func newTransport(cfg Config, useTLS bool) *http.Transport {
 		t.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: 1 << 20}
 	}
 	if cfg.TLS != nil {
-		t.TLSClientConfig = presentAlways(cfg.TLS.Clone())
+		t.TLSClientConfig = PresentAlways(cfg.TLS.Clone())
 	}
 	return t
 }
 
-// presentAlways makes the client send its certificate even when it is not
+// PresentAlways makes the client send its certificate even when it is not
 // issued by one of the CAs the server says it accepts. Go's default is to
 // send none then, so the server answers "certificate required"; NHS's Java
 // and Python clients send it anyway and MESH answers "unknown CA", the
 // symptom NHS's guidance describes. meshdoctor behaves like those clients so
 // that what it sees is what they see.
-func presentAlways(cfg *tls.Config) *tls.Config {
+// Code that makes its own requests to MESH (raw, crafted ones) uses it too.
+func PresentAlways(cfg *tls.Config) *tls.Config {
 	if cfg.GetClientCertificate != nil || len(cfg.Certificates) == 0 {
 		return cfg
 	}

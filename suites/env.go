@@ -89,7 +89,7 @@ func newEnv(o Options) (*env, error) {
 	}
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, DisableCompression: true, ForceAttemptHTTP2: true}
 	if o.TLS != nil {
-		tr.TLSClientConfig = presentAlways(o.TLS.Clone())
+		tr.TLSClientConfig = mesh.PresentAlways(o.TLS.Clone())
 	}
 	e.raw = &http.Client{
 		Transport:     tr,
@@ -108,18 +108,6 @@ func (e *env) close() {
 	if e.raw != nil {
 		e.raw.CloseIdleConnections()
 	}
-}
-
-// presentAlways sends the client certificate even when the server's list
-// of acceptable CAs does not name its issuer, as mesh.Client and NHS's
-// clients do.
-func presentAlways(cfg *tls.Config) *tls.Config {
-	if cfg.GetClientCertificate != nil || len(cfg.Certificates) == 0 {
-		return cfg
-	}
-	cert := cfg.Certificates[0]
-	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
-	return cfg
 }
 
 func randomID() string {
