@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"crypto"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -29,9 +28,12 @@ type Target struct {
 	Recipient string
 	Workflow  string
 
-	// The client identity: a PKCS#12 keystore, or a PEM certificate and key.
+	// The client identity: a keystore (PKCS#12, JKS or PEM, found by
+	// content), or a PEM certificate and key. Alias picks the keystore
+	// entry when it holds several keys.
 	Keystore         string
 	KeystorePassword string
+	Alias            string
 	CertFile         string
 	KeyFile          string
 	// CABundle is a PEM file of the CAs that issue MESH's server
@@ -144,7 +146,9 @@ func (t Target) IsLive() bool {
 
 // TLSConfig loads the client identity and trust anchors. Without a CA
 // bundle the system roots are trusted; without an identity no client
-// certificate is sent (and MESH will refuse the handshake).
+// certificate is sent (and MESH will refuse the handshake). The keystore
+// may be PKCS#12, JKS or PEM (certificate and key in one file), found by
+// content; a PEM certificate may also come with its key in KeyFile.
 func (t Target) TLSConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if t.CABundle != "" {
@@ -154,44 +158,42 @@ func (t Target) TLSConfig() (*tls.Config, error) {
 		}
 		cfg.RootCAs = pool
 	}
-	switch {
-	case t.Keystore != "" && (t.CertFile != "" || t.KeyFile != ""):
-		return nil, errors.New("give either a keystore or a certificate and key, not both")
-	case t.Keystore != "":
-		data, err := os.ReadFile(t.Keystore)
-		if err != nil {
-			return nil, fmt.Errorf("read keystore: %w", err)
-		}
-		ks, err := pki.DecodePKCS12(data, t.KeystorePassword)
-		if err != nil {
-			return nil, fmt.Errorf("open keystore %s: %w", t.Keystore, err)
-		}
-		cfg.Certificates = []tls.Certificate{ks.TLSCertificate()}
-	case t.CertFile != "" || t.KeyFile != "":
-		if t.CertFile == "" || t.KeyFile == "" {
-			return nil, errors.New("a client certificate needs both its certificate file and its key file")
-		}
-		certPEM, err := os.ReadFile(t.CertFile)
-		if err != nil {
-			return nil, fmt.Errorf("read client certificate: %w", err)
-		}
-		keyPEM, err := os.ReadFile(t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("read client key: %w", err)
-		}
-		certs, err := pki.ParseCertificatesPEM(certPEM)
-		if err != nil {
-			return nil, fmt.Errorf("read client certificate %s: %w", t.CertFile, err)
-		}
-		key, err := pki.ParsePrivateKeyPEM(keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("read client key %s: %w", t.KeyFile, err)
-		}
-		if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(certs[0].PublicKey) {
-			return nil, fmt.Errorf("client key %s does not belong to the certificate in %s", t.KeyFile, t.CertFile)
-		}
-		kp := pki.KeyPair{Cert: certs[0], Key: key}
-		cfg.Certificates = []tls.Certificate{kp.TLSCertificate(certs[1:]...)}
+	entry, ok, err := t.ClientIdentity()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		cfg.Certificates = []tls.Certificate{entry.TLSCertificate()}
 	}
 	return cfg, nil
+}
+
+// ClientIdentity loads the keystore (or certificate and key) with the one
+// loader of package pki and picks the entry to authenticate with (Alias, or
+// the only key entry). ok is false when no identity is configured. A key
+// that does not belong to its certificate is an error.
+func (t Target) ClientIdentity() (entry pki.Entry, ok bool, err error) {
+	path, keyPath, what := t.Keystore, "", "keystore"
+	switch {
+	case t.Keystore != "" && (t.CertFile != "" || t.KeyFile != ""):
+		return pki.Entry{}, false, errors.New("give either a keystore or a certificate and key, not both")
+	case t.Keystore == "" && t.CertFile == "" && t.KeyFile != "":
+		return pki.Entry{}, false, errors.New("a client key needs its certificate file too")
+	case t.Keystore == "" && t.CertFile == "":
+		return pki.Entry{}, false, nil
+	case t.Keystore == "":
+		path, keyPath, what = t.CertFile, t.KeyFile, "client certificate"
+	}
+	st, err := pki.LoadStore(path, keyPath, t.KeystorePassword)
+	if err != nil {
+		return pki.Entry{}, false, fmt.Errorf("open %s: %w", what, err)
+	}
+	e, err := st.Pick(t.Alias)
+	if err != nil {
+		return pki.Entry{}, false, fmt.Errorf("open %s %s: %w", what, path, err)
+	}
+	if !e.KeyMatches() {
+		return pki.Entry{}, false, fmt.Errorf("open %s %s: the private key of %q does not belong to its certificate", what, path, e.Alias)
+	}
+	return e, true, nil
 }
