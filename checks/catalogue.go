@@ -6,6 +6,10 @@ func catalogue() []Check {
 	return []Check{
 		targetEligibility,
 		authCredentials,
+		keystoreLoad,
+		keystoreSHA2,
+		certClient,
+		certTrust,
 		dnsResolve,
 		tcpConnect,
 		tlsServer,

@@ -250,6 +250,22 @@ const p12ReexportFix = "Re-export it with OpenSSL 3 (the password is read from M
 	"openssl pkcs12 -legacy -in FILE -passin env:MESH_KEYSTORE_PASSWORD -passout env:MESH_KEYSTORE_PASSWORD -out FILE.pem && " +
 	"openssl pkcs12 -export -in FILE.pem -passin env:MESH_KEYSTORE_PASSWORD -passout env:MESH_KEYSTORE_PASSWORD -out FILE-new.p12 && rm FILE.pem"
 
+// PKCS12ReexportCommand is the OpenSSL 3 command that rewrites the PKCS#12
+// file at path as DER with modern algorithms (PBES2 with AES-256-CBC, an
+// HMAC-SHA-256 MAC), reading the password from MESH_KEYSTORE_PASSWORD.
+func PKCS12ReexportCommand(path string) string {
+	cmd := strings.SplitN(p12ReexportFix, ": ", 2)[1]
+	return strings.ReplaceAll(cmd, "FILE", shellQuote(path))
+}
+
+// shellQuote quotes a file name for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+=:@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func parsePKCS12(data []byte, password string) (*Store, error) {
 	if len(data) > 1 && data[1] == 0x80 {
 		return nil, berError()

@@ -1,0 +1,139 @@
+package checks
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/pki"
+)
+
+var certTrust = Check{
+	ID:      "cert.trust",
+	Title:   "The CA bundle holds the environment's Spine root and SubCA, none expired",
+	After:   []string{"keystore.load"},
+	Offline: true,
+	Run:     judgeCertTrust,
+}
+
+func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
+	env := targetEnvironment(f.Target)
+	var certs []*x509.Certificate
+	source := ""
+	if path := f.Target.CABundle; path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Errorf("cannot read the CA bundle: %v", err).Fix("Check the --ca-bundle path and that this user may read it.")
+		}
+		certs, err = pki.ParseCertificatesPEM(data)
+		if err != nil {
+			return Failf("the CA bundle %s holds no certificate: %v", path, trimPath(err, path)).
+				Fix("The CA bundle is a PEM file of CERTIFICATE blocks: the root and SubCA certificates of the environment, from its page.")
+		}
+		source = "CA bundle " + path
+	} else if id := loadIdentity(ctx, f); id.Store != nil {
+		// A Java keystore is often its own truststore: NHS's predefined
+		// ones hold the CA certificates as trusted entries.
+		for _, c := range id.Store.Certificates() {
+			if c.IsCA {
+				certs = append(certs, c)
+			}
+		}
+		source = "the keystore's CA certificates (" + id.Path + ")"
+	}
+	if len(certs) == 0 {
+		need := "the root and SubCA certificates of the environment"
+		if env != "" {
+			need = "the " + env.Title() + " root and SubCA certificates"
+		}
+		return Skipf("no CA bundle is configured, so the trust anchors cannot be judged").
+			Fix("Pass --ca-bundle (or set MESH_CA_BUNDLE) with %s, downloaded from the environment's page.", need)
+	}
+	table := spineTable(ctx, f)
+	now := f.Now()
+	var held []pki.SpineCA
+	var nhs, others, expired []string
+	for _, c := range certs {
+		ca, byName, ok := pki.LookupSpineCAIn(table, c)
+		if now.After(c.NotAfter) {
+			expired = append(expired, fmt.Sprintf("%q (expired %s)", certName(c), c.NotAfter.UTC().Format(time.DateOnly)))
+		}
+		if !ok {
+			others = append(others, fmt.Sprintf("%s (SHA-256 %s)", c.Subject.String(), pki.Fingerprint(c)))
+			continue
+		}
+		held = append(held, ca)
+		note := ""
+		if byName {
+			note = ", by name only"
+		}
+		nhs = append(nhs, fmt.Sprintf("%s (%s, %s%s) %s", ca.CommonName, strings.Join(ca.Environments, "/"), ca.Generation, note, pki.Fingerprint(c)))
+	}
+	ev := func(v Verdict) Verdict {
+		return v.With("source", source).With("certificates", len(certs)).
+			With("NHS CAs", strings.Join(nhs, "; ")).With("other CAs", strings.Join(others, "; ")).
+			With("expired", strings.Join(expired, ", "))
+	}
+	if env == "" {
+		if len(expired) > 0 {
+			return ev(Warnf("the CA bundle holds expired certificates: %s", strings.Join(expired, ", "))).
+				Fix("Remove the expired certificates from the bundle.")
+		}
+		if len(held) == 0 {
+			return ev(Passf("the CA bundle holds %s of a private PKI and no NHS CA: fine for a sandbox, not for an NHS environment", plural(len(certs), "certificate", "certificates")))
+		}
+		return ev(Passf("the CA bundle holds %s, none expired", plural(len(certs), "certificate", "certificates")))
+	}
+	var missing []string
+	for _, want := range requiredSpineCAs(table, string(env)) {
+		if !slices.ContainsFunc(held, func(h pki.SpineCA) bool { return h.CommonName == want.CommonName }) {
+			kind := "SubCA"
+			if want.Root() {
+				kind = "root"
+			}
+			missing = append(missing, fmt.Sprintf("the %s %q", kind, want.CommonName))
+		}
+	}
+	if len(missing) > 0 {
+		v := Failf("the CA bundle lacks %s of %s", strings.Join(missing, " and "), env.Title())
+		if len(held) > 0 {
+			var envs []string
+			for _, h := range held {
+				for _, e := range h.Environments {
+					if !slices.Contains(envs, e) {
+						envs = append(envs, e)
+					}
+				}
+			}
+			v.Summary += fmt.Sprintf(" (it holds NHS CAs of %s)", strings.Join(envs, ", "))
+		}
+		return ev(v).Fix("Download the %s root and SubCA (G2) certificates from the environment's page, put them in one PEM file and pass it with --ca-bundle; NHS's mesh-client ships them as nhs-%s-ca-bundle.pem.", env.Title(), env)
+	}
+	if len(expired) > 0 {
+		return ev(Warnf("the CA bundle holds %s's root and SubCA, but also expired certificates: %s", env.Title(), strings.Join(expired, ", "))).
+			Fix("Remove the expired certificates from the bundle (the legacy live root and Level 1C expired on 2024-06-04); the G2 CAs replace them.")
+	}
+	return ev(Passf("the CA bundle holds %s's root and SubCA (%d NHS CAs, none expired)", env.Title(), len(held)))
+}
+
+// requiredSpineCAs are the root and SubCA an environment's server and
+// client certificates chain to: the current (G2) generation where the
+// table has one for env, else the legacy one.
+func requiredSpineCAs(table []pki.SpineCA, env string) []pki.SpineCA {
+	for _, gen := range []string{"G2", "legacy"} {
+		var out []pki.SpineCA
+		for _, ca := range table {
+			if ca.Generation == gen && ca.ServesEnvironment(env) {
+				out = append(out, ca)
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	return nil
+}
