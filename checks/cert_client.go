@@ -175,6 +175,10 @@ func judgeIssuer(ctx context.Context, f *Facts, id *identityFacts) finding {
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	issuerName := leaf.Issuer.CommonName
+	if pki.IsSelfSigned(leaf) {
+		return finding{Warn, fmt.Sprintf("it is self-signed, not issued by NHS: fine for a sandbox; %s will refuse it", envName),
+			"For a real environment use the endpoint certificate NHS issues for your FQDN (send a CSR: meshdoctor csr new)."}
+	}
 	if err != nil {
 		if len(cas) == 0 {
 			if ca, ok := spineByName(table, issuerName); ok && env != "" && !ca.ServesEnvironment(string(env)) {

@@ -91,10 +91,20 @@ func (w *nhsLike) judge(t *testing.T, c Check, target mesh.Target, sources map[s
 // leaf makes a client certificate by hand, for what pki refuses to make.
 func leaf(t *testing.T, issuer pki.KeyPair, key *rsa.PrivateKey, cn string) pki.KeyPair {
 	t.Helper()
+	if key == nil {
+		key = must[*rsa.PrivateKey](t)(rsa.GenerateKey(rand.Reader, 2048))
+	}
+	if cn == "" {
+		cn = goodCN
+	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer.Cert, key.Public(), issuer.Key)
+	parent, signer := issuer.Cert, issuer.Key
+	if parent == nil { // self-signed
+		parent, signer = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +243,8 @@ func TestIdentityChecks(t *testing.T) {
 		{name: "private PKI aimed at INT", check: certClient,
 			target: mesh.Target{Environment: mesh.Integration, Keystore: w.p12(t, "sbx2.p12", sandboxClient, private.Chain()...), KeystorePassword: testKeystorePassword},
 			status: Warn, want: "fine for a sandbox; Integration will refuse it"},
+		{name: "self-signed", check: certClient, target: intTarget(w.p12(t, "self.p12", leaf(t, pki.KeyPair{Cert: nil}, nil, ""))),
+			status: Warn, want: "self-signed, not issued by NHS: fine for a sandbox; Integration will refuse it"},
 		{name: "does not verify", check: certClient,
 			target: intTarget(w.p12(t, "lonely.p12", kp(w.dep.IssueClient(pki.LeafOptions{CommonName: goodCN})))),
 			status: Fail, want: "does not chain to any CA given", fix: "unknown_ca"},

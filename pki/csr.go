@@ -163,8 +163,19 @@ func CheckCSR(csr *x509.CertificateRequest) []Finding {
 	return out
 }
 
+// SubjectString writes a name the way openssl does, in the order of the
+// encoding, with the email attribute named (Go prints its OID).
+func SubjectString(n pkix.Name) string {
+	var parts []string
+	for _, a := range n.Names {
+		parts = append(parts, attributeName(a.Type)+"="+fmt.Sprint(a.Value))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func attributeName(oid asn1.ObjectIdentifier) string {
 	names := map[string]string{
+		"2.5.4.3": "CN", "1.2.840.113549.1.9.1": "emailAddress",
 		"2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
 		"2.5.4.5": "serialNumber", "2.5.4.9": "street", "2.5.4.17": "postalCode",
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -66,7 +67,16 @@ func Describe(c *x509.Certificate) CertInfo {
 
 // IsSelfSigned reports whether c is issued by itself (a root).
 func IsSelfSigned(c *x509.Certificate) bool {
-	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	// CheckSignature, not CheckSignatureFrom: a self-signed end-entity
+	// certificate is not a CA, yet it is still its own issuer.
+	// Go refuses to verify SHA-1 signatures at all; a SHA-1 certificate
+	// that names itself as issuer is taken at its word.
+	if string(c.RawIssuer) != string(c.RawSubject) {
+		return false
+	}
+	err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+	var insecure x509.InsecureAlgorithmError
+	return err == nil || errors.As(err, &insecure)
 }
 
 func extKeyUsageName(u x509.ExtKeyUsage) string {

@@ -101,6 +101,7 @@ variables or files, never from flags, and never printed.
 	root.AddCommand(a.geoCommand())
 	root.AddCommand(a.tokenCommand())
 	root.AddCommand(a.conformCommand())
+	root.AddCommand(a.keystoreCommand(), a.csrCommand())
 	return root
 }
 

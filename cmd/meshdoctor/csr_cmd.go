@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshdoctor/meshdoctor/pki"
+)
+
+const csrRulesHelp = `The path-to-live rules for a MESH API endpoint certificate (mesh-api.md A.1, §7.1):
+the CN is the endpoint's FQDN, following the naming schema
+<mailbox or local id>.<ODS code>.api.mesh-client.nhs.uk; every other subject field may be
+blank and the email field must be blank. Send the CSR to itoc.supportdesk@nhs.net for
+path to live, ssd.nationalservicedesk@nhs.net for live.`
+
+func (a *app) csrCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "csr",
+		Short: "Make and check certificate signing requests by the PTL rules",
+		Long:  csrRulesHelp,
+		Args:  noArgs,
+	}
+	cmd.AddCommand(a.csrNewCommand(), a.csrCheckCommand())
+	return cmd
+}
+
+type csrNewFlags struct {
+	fqdn, keyOut, out string
+	force             bool
+}
+
+func (a *app) csrNewCommand() *cobra.Command {
+	var f csrNewFlags
+	cmd := &cobra.Command{
+		Use:   "new --fqdn NAME --key-out FILE",
+		Short: "Make an RSA 2048 key and a SHA-256 CSR whose subject is CN=FQDN and nothing else",
+		Long: `Make a new private key (RSA 2048, written to --key-out with mode 0600, unencrypted PKCS#8
+PEM) and a certificate signing request for it (SHA-256, subject CN=<FQDN> alone, no email),
+written to stdout or to --out. An existing key file is never overwritten without --force:
+it may be the key your current certificate needs.
+
+` + csrRulesHelp + `
+
+` + exitCodesHelp,
+		Example: `  meshdoctor csr new --fqdn X26ABC1.X26.api.mesh-client.nhs.uk --key-out client.key --out client.csr`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.csrNew(f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.fqdn, "fqdn", "", "the endpoint's FQDN, the CSR's CN (e.g. X26ABC1.X26.api.mesh-client.nhs.uk)")
+	fl.StringVar(&f.keyOut, "key-out", "", "file to write the new private key to (mode 0600)")
+	fl.StringVar(&f.out, "out", "", "file to write the CSR to (default: stdout)")
+	fl.BoolVar(&f.force, "force", false, "replace an existing key file")
+	return cmd
+}
+
+func (a *app) csrNew(f csrNewFlags) error {
+	switch {
+	case f.fqdn == "":
+		return usagef("--fqdn is required: the endpoint's FQDN, e.g. X26ABC1.X26.api.mesh-client.nhs.uk")
+	case f.keyOut == "":
+		return usagef("--key-out is required: the file to write the new private key to")
+	case !pki.IsFQDN(f.fqdn):
+		return usagef("--fqdn %q is not a fully qualified domain name (like X26ABC1.X26.api.mesh-client.nhs.uk)", f.fqdn)
+	}
+	if _, err := os.Lstat(f.keyOut); err == nil && !f.force {
+		return usagef("%s exists: it may be the key your current certificate needs; pass --force to replace it", f.keyOut)
+	}
+	csrPEM, key, err := pki.NewCSR(f.fqdn)
+	if err != nil {
+		return usageError{err}
+	}
+	keyPEM, err := pki.EncodePrivateKeyPEM(key)
+	if err != nil {
+		return cannotRunError{err}
+	}
+	if err := writePrivate(f.keyOut, keyPEM); err != nil {
+		return cannotRunError{fmt.Errorf("write the key: %w", err)}
+	}
+	if f.out != "" {
+		if err := os.WriteFile(f.out, csrPEM, 0o644); err != nil {
+			return cannotRunError{fmt.Errorf("write the CSR: %w", err)}
+		}
+	} else if _, err := a.stdout.Write(csrPEM); err != nil {
+		return cannotRunError{err}
+	}
+	fmt.Fprintf(a.stderr, "meshdoctor: wrote the private key to %s (mode 0600; keep it, the certificate will need it)\n", f.keyOut)
+	if f.out != "" {
+		fmt.Fprintf(a.stderr, "meshdoctor: wrote the CSR to %s\n", f.out)
+	}
+	if !pki.FollowsMeshNaming(f.fqdn) {
+		fmt.Fprintf(a.stderr, "meshdoctor: warning: %q does not follow the MESH naming convention <id>.<ODS>.%s\n", f.fqdn, pki.MeshClientDomain)
+	}
+	fmt.Fprintln(a.stderr, "meshdoctor: send the CSR to itoc.supportdesk@nhs.net (path to live) or ssd.nationalservicedesk@nhs.net (live)")
+	return nil
+}
+
+// writePrivate writes a secret file with mode 0600, replacing any old one
+// whole (through a temporary file in the same directory), so that it is
+// never readable by others, not even for a moment.
+func writePrivate(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".meshdoctor-key-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func (a *app) csrCheckCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "check FILE",
+		Short: "Check a CSR by the PTL rules before sending it to the service desk",
+		Long: `Check a certificate signing request (PEM or DER): the CN is an FQDN following the naming
+schema (warn when it does not follow the MESH convention), no other subject fields (warn),
+no email address (fail), the signature valid and SHA-256 or stronger, the key RSA 2048+ or
+ECDSA P-256+. Each finding comes with its fix.
+
+` + csrRulesHelp + `
+
+Exit codes:
+  0    nothing failed (warnings allowed)
+  1    something failed
+  2    the file could not be read as a CSR (or bad usage)`,
+		Example: `  meshdoctor csr check client.csr
+  meshdoctor csr check client.csr --format json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("csr check takes one CSR file, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.csrCheck(args[0], format)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "output on stdout: text or json")
+	return cmd
+}
+
+type csrReport struct {
+	Schema   int           `json:"schema"`
+	File     string        `json:"file"`
+	Subject  string        `json:"subject"`
+	Findings []pki.Finding `json:"findings"`
+	OK       bool          `json:"ok"`
+}
+
+func (a *app) csrCheck(path, format string) error {
+	if format != "text" && format != "json" {
+		return usagef("--format %q: want text or json", format)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return usagef("cannot read %s", trimErr(err))
+	}
+	csr, err := pki.ParseCSR(data)
+	if err != nil {
+		return usagef("%s: %v", path, err)
+	}
+	rep := csrReport{Schema: 1, File: path, Subject: pki.SubjectString(csr.Subject), Findings: pki.CheckCSR(csr), OK: true}
+	failed := 0
+	for _, f := range rep.Findings {
+		if f.Severity == pki.SeverityFail {
+			failed++
+		}
+	}
+	rep.OK = failed == 0
+	if format == "json" {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return cannotRunError{err}
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "meshdoctor csr check: %s (subject %s)\n\n", path, rep.Subject)
+		for _, f := range rep.Findings {
+			fmt.Fprintf(a.stdout, "  %-5s %-10s %s\n", strings.ToUpper(string(f.Severity)), f.Rule, f.Summary)
+			if f.Fix != "" {
+				fmt.Fprintf(a.stdout, "        fix: %s\n", f.Fix)
+			}
+		}
+		fmt.Fprintln(a.stdout)
+		if failed > 0 {
+			fmt.Fprintf(a.stdout, "%d failed: the service desk will reject this CSR\n", failed)
+		} else {
+			fmt.Fprintln(a.stdout, "nothing failed: this CSR follows the PTL rules")
+		}
+	}
+	if failed > 0 {
+		return failedError{fmt.Sprintf("%d failed", failed)}
+	}
+	return nil
+}
