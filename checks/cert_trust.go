@@ -23,7 +23,11 @@ var certTrust = Check{
 func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
 	env := targetEnvironment(f.Target)
 	var certs []*x509.Certificate
-	source := ""
+	source, noun := "", "the CA bundle"
+	// Without a CA bundle, the keystore's CA certificates are judged (a
+	// Java client trusts its keystore), but meshdoctor's own TLS does not
+	// use them, so what they lack is a warning, not a failure.
+	failed := Failf
 	if path := f.Target.CABundle; path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -43,7 +47,7 @@ func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
 				certs = append(certs, c)
 			}
 		}
-		source = "the keystore's CA certificates (" + id.Path + ")"
+		source, noun, failed = "the keystore's CA certificates ("+id.Path+")", "the keystore", Warnf
 	}
 	if len(certs) == 0 {
 		need := "the root and SubCA certificates of the environment"
@@ -80,13 +84,13 @@ func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
 	}
 	if env == "" {
 		if len(expired) > 0 {
-			return ev(Warnf("the CA bundle holds expired certificates: %s", strings.Join(expired, ", "))).
+			return ev(Warnf("%s holds expired certificates: %s", noun, strings.Join(expired, ", "))).
 				Fix("Remove the expired certificates from the bundle.")
 		}
 		if len(held) == 0 {
-			return ev(Passf("the CA bundle holds %s of a private PKI and no NHS CA: fine for a sandbox, not for an NHS environment", plural(len(certs), "certificate", "certificates")))
+			return ev(Passf("%s holds %s of a private PKI and no NHS CA: fine for a sandbox, not for an NHS environment", noun, plural(len(certs), "certificate", "certificates")))
 		}
-		return ev(Passf("the CA bundle holds %s, none expired", plural(len(certs), "certificate", "certificates")))
+		return ev(Passf("%s holds %s, none expired", noun, plural(len(certs), "certificate", "certificates")))
 	}
 	var missing []string
 	for _, want := range requiredSpineCAs(table, string(env)) {
@@ -99,7 +103,7 @@ func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
 		}
 	}
 	if len(missing) > 0 {
-		v := Failf("the CA bundle lacks %s of %s", strings.Join(missing, " and "), env.Title())
+		v := failed("%s lacks %s of %s", noun, strings.Join(missing, " and "), env.Title())
 		if len(held) > 0 {
 			var envs []string
 			for _, h := range held {
@@ -114,10 +118,10 @@ func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
 		return ev(v).Fix("Download the %s root and SubCA (G2) certificates from the environment's page, put them in one PEM file and pass it with --ca-bundle; NHS's mesh-client ships them as nhs-%s-ca-bundle.pem.", env.Title(), env)
 	}
 	if len(expired) > 0 {
-		return ev(Warnf("the CA bundle holds %s's root and SubCA, but also expired certificates: %s", env.Title(), strings.Join(expired, ", "))).
+		return ev(Warnf("%s holds %s's root and SubCA, but also expired certificates: %s", noun, env.Title(), strings.Join(expired, ", "))).
 			Fix("Remove the expired certificates from the bundle (the legacy live root and Level 1C expired on 2024-06-04); the G2 CAs replace them.")
 	}
-	return ev(Passf("the CA bundle holds %s's root and SubCA (%d NHS CAs, none expired)", env.Title(), len(held)))
+	return ev(Passf("%s holds %s's root and SubCA (%d NHS CAs, none expired)", noun, env.Title(), len(held)))
 }
 
 // requiredSpineCAs are the root and SubCA an environment's server and

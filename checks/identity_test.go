@@ -260,7 +260,10 @@ func TestIdentityChecks(t *testing.T) {
 		{name: "no bundle", check: certTrust, target: mesh.Target{Environment: mesh.Integration},
 			status: Skip, want: "no CA bundle", fix: "Integration root and SubCA"},
 		{name: "the JKS as truststore", check: certTrust, target: mesh.Target{Environment: mesh.Integration, Keystore: w.write(t, "ptl3.jks", jks)},
-			status: Pass, evKey: "source", evValue: "the keystore's CA certificates"},
+			status: Pass, want: "the keystore holds Integration's root and SubCA", evKey: "source", evValue: "the keystore's CA certificates"},
+		{name: "a keystore of another environment as truststore", check: certTrust,
+			target: mesh.Target{Environment: mesh.Deployment, Keystore: w.write(t, "ptl4.jks", jks), KeystorePassword: ptlIntPassword},
+			status: Warn, want: "the keystore lacks", fix: "--ca-bundle"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
