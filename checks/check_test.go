@@ -51,7 +51,7 @@ func TestSelect(t *testing.T) {
 		{only: []string{"mesh.handshake"}, want: "auth.credentials,dns.resolve,tcp.connect,mesh.handshake"},
 		{only: []string{"auth"}, want: "auth.credentials,dns.resolve,tcp.connect,auth.clock"},
 		{only: []string{"dns.resolve"}, skip: []string{"dns"}, want: ""},
-		{skip: []string{"mesh.inbox", "target.eligibility"}, want: "auth.credentials,dns.resolve,tcp.connect,tls.server,tls.client-auth,auth.clock,mesh.handshake,geo.source-ip"},
+		{skip: []string{"mesh.inbox", "target.eligibility"}, want: "auth.credentials,keystore.load,keystore.sha2,cert.client,cert.trust,dns.resolve,tcp.connect,tls.server,tls.client-auth,auth.clock,mesh.handshake,geo.source-ip"},
 		{only: []string{"dns.resolv"}, wantErr: `unknown check "dns.resolv"; the checks are: target.eligibility`},
 		{skip: []string{"nope"}, wantErr: `unknown check "nope"`},
 	}
