@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
+	"github.com/meshdoctor/meshdoctor/sandbox"
 )
 
 // Secrets that must never show in any verdict.
@@ -311,5 +312,26 @@ func TestIdentityChecksCatalogued(t *testing.T) {
 		if !ok || !c.Offline {
 			t.Errorf("%s: catalogued %v, offline %v", id, ok, c.Offline)
 		}
+	}
+}
+
+// A client certificate refused with unknown_ca names the identity finding
+// as its first cause: here a sandbox certificate aimed at Integration.
+func TestRefusedCertificateNamesIdentityFinding(t *testing.T) {
+	srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", PKIDir: t.TempDir(), Faults: []sandbox.Fault{sandbox.FaultUnknownClientCA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	target, err := mesh.LoadProfile(srv.Files().Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.Environment = mesh.Integration
+	res := runAt(t, target, Options{}, "cert.client", "tls.client-auth")
+	expect(t, res, "cert.client", Warn, "Integration will refuse it")
+	expect(t, res, "tls.client-auth", Fail, "unknown_ca", "first cause", "cert.client", "Integration will refuse it")
+	if got, _ := res["tls.client-auth"].Evidence.Get("first cause"); got != "cert.client" {
+		t.Errorf("first cause %q, want cert.client", got)
 	}
 }
