@@ -146,3 +146,43 @@ func TestKeytoolKeystores(t *testing.T) {
 		}
 	})
 }
+
+// CSRs made by openssl and keytool are read and judged like ours.
+func TestToolCSRs(t *testing.T) {
+	cn := "X26ABC1.X26.api.mesh-client.nhs.uk"
+	tests := []struct {
+		name, tool, script string
+		failRule           string // "" when nothing should fail
+	}{
+		{"openssl, CN only", "openssl", "openssl req -new -newkey rsa:2048 -noenc -keyout k.pem -subj /CN=" + cn + " -out r.csr", ""},
+		{"openssl, with email", "openssl", "openssl req -new -newkey rsa:2048 -noenc -keyout k.pem -subj /CN=" + cn + "/emailAddress=me@example.nhs.uk -out r.csr", "email"},
+		{"openssl, SHA-1", "openssl", "openssl req -new -newkey rsa:2048 -noenc -sha1 -keyout k.pem -subj /CN=" + cn + " -out r.csr", "signature"},
+		{"keytool", "keytool", "keytool -genkeypair -keystore ks.p12 -storetype PKCS12 -alias a -keyalg RSA -keysize 2048 -dname CN=" + cn +
+			" -storepass:env PW && keytool -certreq -keystore ks.p12 -alias a -storepass:env PW -file r.csr", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := exec.LookPath(tt.tool); err != nil {
+				t.Skipf("%s is not installed", tt.tool)
+			}
+			dir := t.TempDir()
+			tool(t, dir, "sh", "-c", tt.script)
+			data, err := os.ReadFile(filepath.Join(dir, "r.csr"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			csr, err := ParseCSR(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range CheckCSR(csr) {
+				if f.Severity == SeverityFail && f.Rule != tt.failRule {
+					t.Errorf("%s failed: %s", f.Rule, f.Summary)
+				}
+				if f.Rule == tt.failRule && f.Severity != SeverityFail {
+					t.Errorf("%s: %s, want fail", f.Rule, f.Severity)
+				}
+			}
+		})
+	}
+}
