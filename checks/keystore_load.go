@@ -112,7 +112,7 @@ func judgeKeystoreLoad(ctx context.Context, f *Facts) Verdict {
 			return ev(Failf("wrong keystore password for %s (password from %s)", name, id.PasswordFrom)).Fix("%s", wrongPasswordFix(id))
 		}
 		return ev(Failf("%s: %s", name, trimPath(err, id.Path))).Fix("%s", firstNonEmpty(pki.Remedy(err),
-			"Give the keystore NHS's tools or your own made: a PKCS#12 (.p12/.pfx), a Java KeyStore (.jks), or PEM certificate and key."))
+			"Give a keystore in a format meshdoctor reads: PKCS#12 (.p12/.pfx), Java KeyStore (.jks), or a PEM certificate and key."))
 	}
 	if id.PickErr != nil {
 		return ev(Failf("%s opened (%s) but %s", name, id.Store.Format, trimPath(id.PickErr, id.Path))).

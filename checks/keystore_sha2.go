@@ -62,7 +62,7 @@ func judgeKeystoreSHA2(ctx context.Context, f *Facts) Verdict {
 	}
 	if len(p.Legacy) > 0 {
 		warns = append(warns, "the "+string(id.Store.Format)+" file is protected with legacy algorithms: "+strings.Join(p.Legacy, ", "))
-		fix += pki.PKCS12ReexportCommand(id.Path)
+		fix += "Re-export it with modern algorithms (AES-256, HMAC-SHA-256) using OpenSSL 3; the password stays in MESH_KEYSTORE_PASSWORD and the key stays encrypted: " + pki.PKCS12ReexportCommand(id.Path)
 	}
 	if len(warns) > 0 {
 		return ev(Warnf("the chain is SHA-2, but %s", strings.Join(warns, "; "))).Fix("%s", fix)
