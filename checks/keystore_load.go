@@ -75,6 +75,17 @@ func loadIdentity(ctx context.Context, f *Facts) *identityFacts {
 	})
 }
 
+// ClientIdentity is the client identity as the run loaded it (once, for
+// every check that asks): the keystore, the entry picked, and why either
+// failed. store is nil when no identity is configured or it did not load.
+func (f *Facts) ClientIdentity(ctx context.Context) (store *pki.Store, entry pki.Entry, err error) {
+	id := loadIdentity(ctx, f)
+	if id.Err != nil {
+		return nil, pki.Entry{}, id.Err
+	}
+	return id.Store, id.Entry, id.PickErr
+}
+
 // targetEnvironment is the environment the target names, or the one its
 // URL belongs to; "" for a sandbox or other host.
 func targetEnvironment(t mesh.Target) mesh.Environment {
@@ -100,7 +111,7 @@ func judgeKeystoreLoad(ctx context.Context, f *Facts) Verdict {
 	ev := func(v Verdict) Verdict {
 		v = v.With(id.What, id.Path).With("key file", id.KeyPath).With("password from", id.PasswordFrom)
 		if id.Store != nil {
-			v = v.With("format", id.Store.Format).With("entries", entryList(id.Store))
+			v = v.With("format", id.Store.Format).With("entries", id.Store.List())
 		}
 		return v
 	}
@@ -136,18 +147,6 @@ func wrongPasswordFix(id *identityFacts) string {
 		return "Set MESH_KEYSTORE_PASSWORD (or MESH_KEYSTORE_PASSWORD_FILE), or pass --env for a path-to-live environment's predefined keystore."
 	}
 	return "Check the password in " + id.PasswordFrom + " (a trailing space or newline counts), and that the keystore is the one for this environment: each path-to-live environment's predefined keystore has its own password."
-}
-
-func entryList(st *pki.Store) string {
-	var parts []string
-	for _, e := range st.Entries {
-		kind := "trusted certificate"
-		if e.Key != nil {
-			kind = "private key"
-		}
-		parts = append(parts, fmt.Sprintf("%s (%s)", e.Alias, kind))
-	}
-	return strings.Join(parts, "; ")
 }
 
 // trimPath drops the file name the loader put at the front of an error,

@@ -118,13 +118,13 @@ func (s *Store) Pick(alias string) (Entry, error) {
 			if strings.EqualFold(e.Alias, alias) {
 				if e.Key == nil {
 					return Entry{}, &KeystoreError{Kind: ErrNoEntry, Format: s.Format,
-						Detail: fmt.Sprintf("entry %q is a trusted certificate, not a private key; the entries are: %s", e.Alias, s.listEntries())}
+						Detail: fmt.Sprintf("entry %q is a trusted certificate, not a private key; the entries are: %s", e.Alias, s.List())}
 				}
 				return e, nil
 			}
 		}
 		return Entry{}, &KeystoreError{Kind: ErrNoEntry, Format: s.Format,
-			Detail: fmt.Sprintf("no entry named %q; the entries are: %s", alias, s.listEntries()),
+			Detail: fmt.Sprintf("no entry named %q; the entries are: %s", alias, s.List()),
 			Fix:    "Pass --alias with one of the entries that holds a private key."}
 	}
 	var keyed, usable []Entry
@@ -142,17 +142,19 @@ func (s *Store) Pick(alias string) (Entry, error) {
 		return keyed[0], nil
 	case len(keyed) == 0:
 		return Entry{}, &KeystoreError{Kind: ErrNoPrivateKey, Format: s.Format,
-			Detail: fmt.Sprintf("it holds certificates only (%s)", s.listEntries()),
+			Detail: fmt.Sprintf("it holds certificates only (%s)", s.List()),
 			Fix:    "Use the keystore that holds your endpoint certificate with its private key (or give the key too: --key / MESH_CLIENT_KEY)."}
 	case len(usable) == 1:
 		return usable[0], nil
 	}
 	return Entry{}, &KeystoreError{Kind: ErrAmbiguous, Format: s.Format,
-		Detail: "the entries are: " + s.listEntries(),
+		Detail: "the entries are: " + s.List(),
 		Fix:    "Pass --alias with the entry to use."}
 }
 
-func (s *Store) listEntries() string {
+// List names the entries and their kinds, for messages:
+// "\"mesh\" (private key), \"root\" (trusted certificate)".
+func (s *Store) List() string {
 	if len(s.Entries) == 0 {
 		return "none"
 	}

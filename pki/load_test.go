@@ -198,7 +198,7 @@ func TestParseStoreChainOrder(t *testing.T) {
 		}
 	}
 	if len(st.Entries) != 2 || st.Entries[1].Key != nil {
-		t.Errorf("the unrelated server certificate should be a trusted entry; entries: %s", st.listEntries())
+		t.Errorf("the unrelated server certificate should be a trusted entry; entries: %s", st.List())
 	}
 }
 

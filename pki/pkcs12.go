@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 
 	"software.sslmate.com/src/go-pkcs12"
@@ -62,38 +61,15 @@ func encodePKCS12(enc *pkcs12.Encoder, kp KeyPair, chain []*x509.Certificate, pa
 // one certificate. A wrong password fails with ErrWrongPassword; a file
 // without a key or certificate fails with ErrNoPrivateKey or
 // ErrNoCertificate. The leaf is the certificate whose public key matches the
-// private key wherever it sits in the file; if none matches, the first
-// certificate is taken as the leaf.
+// private key wherever it sits in the file (if none matches, the first);
+// Chain holds the others, in issuing order from the leaf up.
 func DecodePKCS12(data []byte, password string) (Keystore, error) {
-	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
+	st, err := parsePKCS12(data, password)
 	if err != nil {
-		switch {
-		case errors.Is(err, pkcs12.ErrIncorrectPassword),
-			// Only reachable for files without a MAC: bad padding after
-			// decryption almost always means the password was wrong.
-			errors.Is(err, pkcs12.ErrDecryption):
-			err = ErrWrongPassword
-		case err.Error() == p12CertificateMissing:
-			err = ErrNoCertificate
-		case err.Error() == p12PrivateKeyMissing:
-			err = ErrNoPrivateKey
-		}
 		return Keystore{}, fmt.Errorf("decode PKCS#12: %w", err)
 	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return Keystore{}, fmt.Errorf("decode PKCS#12: unsupported private key type %T", key)
-	}
-	if !matchesKey(leaf, signer) {
-		for i, c := range chain {
-			if matchesKey(c, signer) {
-				chain = append([]*x509.Certificate{leaf}, append(chain[:i:i], chain[i+1:]...)...)
-				leaf = c
-				break
-			}
-		}
-	}
-	return Keystore{Key: signer, Leaf: leaf, Chain: chain}, nil
+	e := st.Entries[0]
+	return Keystore{Key: e.Key, Leaf: e.Leaf(), Chain: e.Chain[1:]}, nil
 }
 
 // matchesKey reports whether cert's public key is key's public key.

@@ -147,16 +147,19 @@ func (a *app) inspectKeystore(ctx context.Context, file string, f keystoreFlags)
 		}
 		selected = append(selected, c)
 	}
-	results := checks.Run(ctx, t, selected, checks.Options{Sources: sources, Alias: f.alias}, nil)
+	facts := checks.NewFacts(t, checks.Options{Sources: sources, Alias: f.alias})
+	results := checks.RunWith(ctx, facts, selected, nil)
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
 
-	rep := keystoreReport{Schema: 1, File: file, KeyFile: f.key, Environment: string(t.Environment), PasswordFrom: firstNonEmpty(from, "none given"), Checks: results, Entries: []keystoreEntry{}}
-	st, loadErr := pki.LoadStore(file, f.key, t.KeystorePassword)
-	if loadErr != nil {
+	rep := keystoreReport{Schema: 1, File: file, KeyFile: f.key, Environment: string(t.Environment), PasswordFrom: first(from, "none given"), Checks: results, Entries: []keystoreEntry{}}
+	// The keystore as the checks loaded it: read and decrypted once.
+	st, used, loadErr := facts.ClientIdentity(ctx)
+	switch {
+	case st == nil && loadErr != nil:
 		rep.LoadError = strings.TrimPrefix(loadErr.Error(), file+": ")
-	} else {
+	case st != nil:
 		rep.Format = string(st.Format)
 		if st.Protection.MAC != "" {
 			rep.Protection = &st.Protection
@@ -168,8 +171,8 @@ func (a *app) inspectKeystore(ctx context.Context, file string, f keystoreFlags)
 			}
 			rep.Entries = append(rep.Entries, ke)
 		}
-		if e, err := st.Pick(f.alias); err == nil {
-			rep.Used = e.Alias
+		if loadErr == nil {
+			rep.Used = used.Alias
 		}
 	}
 	sum := checks.Summarize(results)
@@ -246,5 +249,3 @@ func trimErr(err error) string {
 	}
 	return err.Error()
 }
-
-func firstNonEmpty(s ...string) string { return first(s...) }
