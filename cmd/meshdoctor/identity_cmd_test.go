@@ -250,3 +250,48 @@ func TestCSRCheck(t *testing.T) {
 		t.Errorf("JSON: %v, ok %v, exit %d\n%s", err, rep.OK, r.code, r.stdout)
 	}
 }
+
+// `check` reads any keystore format, and --alias (or MESH_KEYSTORE_ALIAS)
+// picks the entry of a keystore with several keys.
+func TestCheckKeystoreAlias(t *testing.T) {
+	w := newIdentityWorld(t)
+	h, err := pki.NewHierarchy(pki.HierarchyOptions{Name: "alias test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := h.IssueClient(pki.LeafOptions{CommonName: "X26ABC2.X26.api.mesh-client.nhs.uk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jks, err := pki.EncodeJKS([]pki.Entry{
+		{Alias: "one", Key: w.client.Key, Chain: []*x509.Certificate{w.client.Cert}},
+		{Alias: "two", Key: other.Key, Chain: []*x509.Certificate{other.Cert}},
+	}, "Spine2Int")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(w.dir, "two.jks")
+	if err := os.WriteFile(path, jks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"no alias", nil, nil, exitFailed, "several keystore entries"},
+		{"--alias", nil, []string{"--alias", "two"}, exitOK, `using \"two\"`},
+		{"MESH_KEYSTORE_ALIAS", map[string]string{"MESH_KEYSTORE_ALIAS": "one"}, nil, exitOK, `using \"one\"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"check", "--env", "int", "--keystore", path, "--only", "keystore.load", "--format", "json"}, tt.args...)
+			r := runCLI(t, tt.env, args...)
+			if r.code != tt.code || !strings.Contains(r.stdout, tt.want) {
+				t.Errorf("exit %d (want %d), stdout lacks %q:\n%s%s", r.code, tt.code, tt.want, r.stdout, r.stderr)
+			}
+			assertNoIdentitySecrets(t, r)
+		})
+	}
+}

@@ -16,6 +16,7 @@ type targetFlags struct {
 	profile, env, route, url, mailbox string
 	recipient, workflow               string
 	keystore, cert, key, caBundle     string
+	alias                             string
 	allowLive                         bool
 }
 
@@ -23,8 +24,8 @@ const targetEnvHelp = `Configuration: flags, then environment variables, then --
 environment's defaults. Secrets come only from the environment (or a file named by the
 *_FILE variant): MESH_MAILBOX_PASSWORD, MESH_SHARED_KEY, MESH_KEYSTORE_PASSWORD.
 Other variables: MESH_PROFILE, MESH_ENV, MESH_ROUTE, MESH_URL, MESH_MAILBOX_ID,
-MESH_RECIPIENT, MESH_WORKFLOW_ID, MESH_KEYSTORE, MESH_CLIENT_CERT, MESH_CLIENT_KEY,
-MESH_CA_BUNDLE. With no keystore password, a path-to-live environment's published
+MESH_RECIPIENT, MESH_WORKFLOW_ID, MESH_KEYSTORE, MESH_KEYSTORE_ALIAS, MESH_CLIENT_CERT,
+MESH_CLIENT_KEY, MESH_CA_BUNDLE. With no keystore password, a path-to-live environment's published
 keystore password is tried.`
 
 func (f *targetFlags) register(fl *pflag.FlagSet) {
@@ -35,7 +36,8 @@ func (f *targetFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.mailbox, "mailbox", "", "your mailbox id, e.g. X26ABC1")
 	fl.StringVar(&f.recipient, "recipient", "", "mailbox to send to (default: your own)")
 	fl.StringVar(&f.workflow, "workflow", "", "workflow id to send on")
-	fl.StringVar(&f.keystore, "keystore", "", "client keystore (PKCS#12)")
+	fl.StringVar(&f.keystore, "keystore", "", "client keystore: PKCS#12, JKS or PEM (found by content)")
+	fl.StringVar(&f.alias, "alias", "", "keystore entry to use when the keystore holds several keys")
 	fl.StringVar(&f.cert, "cert", "", "client certificate (PEM), with --key")
 	fl.StringVar(&f.key, "key", "", "client private key (PEM)")
 	fl.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of the Spine root and sub-CA certificates to trust")
@@ -93,6 +95,7 @@ func (a *app) resolveTargetSources(f targetFlags) (mesh.Target, map[string]strin
 	set(&t.CertFile, f.cert, "MESH_CLIENT_CERT")
 	set(&t.KeyFile, f.key, "MESH_CLIENT_KEY")
 	set(&t.CABundle, f.caBundle, "MESH_CA_BUNDLE")
+	set(&t.Alias, f.alias, "MESH_KEYSTORE_ALIAS")
 	if env != "" {
 		e, err := mesh.ParseEnvironment(env)
 		if err != nil {
