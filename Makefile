@@ -32,11 +32,13 @@ bench: build
 	$(GO) run ./internal/benchrun -bin ./$(BIN)
 
 # Short, bounded fuzz runs of what faces the network: the token and chunk-range
-# parsers, and the sandbox's router and handlers (no input may make it answer 500).
+# parsers, the sandbox's router and handlers (no input may make it answer 500),
+# and the keystore loader (no file may make it panic).
 fuzz:
 	$(GO) test ./mesh -run '^$$' -fuzz '^FuzzParseToken$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./mesh -run '^$$' -fuzz '^FuzzParseChunkRange$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sandbox -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pki -run '^$$' -fuzz '^FuzzParseStore$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin
