@@ -224,15 +224,7 @@ func validateTargetFiles(t mesh.Target, selected []checks.Check) error {
 	if !needsCreds {
 		return nil
 	}
-	switch c := t.Credentials; {
-	case c.Mailbox == "":
-		return usagef("no mailbox: pass --mailbox or set MESH_MAILBOX_ID")
-	case c.Password == "":
-		return usagef("no mailbox password: set MESH_MAILBOX_PASSWORD or MESH_MAILBOX_PASSWORD_FILE")
-	case c.SharedKey == "":
-		return usagef("no shared key: set MESH_SHARED_KEY or MESH_SHARED_KEY_FILE (the environment's key from the service desk)")
-	}
-	return nil
+	return requireCredentials(t.Credentials)
 }
 
 // finishRun prints the run and turns its verdict into the exit code.

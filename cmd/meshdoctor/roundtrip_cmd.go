@@ -102,14 +102,10 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 			return usageError{err}
 		}
 	}
-	switch {
-	case t.Credentials.Mailbox == "":
-		return usagef("no mailbox: pass --mailbox or set MESH_MAILBOX_ID")
-	case t.Credentials.Password == "":
-		return usagef("no mailbox password: set MESH_MAILBOX_PASSWORD or MESH_MAILBOX_PASSWORD_FILE")
-	case t.Credentials.SharedKey == "":
-		return usagef("no shared key: set MESH_SHARED_KEY or MESH_SHARED_KEY_FILE (the environment's key from the service desk)")
-	case t.Workflow == "":
+	if err := requireCredentials(t.Credentials); err != nil {
+		return err
+	}
+	if t.Workflow == "" {
 		return usagef("no workflow: pass --workflow with a workflow id your mailbox may send on")
 	}
 	chunk := int64(20 << 20)

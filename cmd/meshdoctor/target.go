@@ -174,3 +174,17 @@ func first(vals ...string) string {
 	}
 	return ""
 }
+
+// requireCredentials is the usage error for a missing mailbox, password or
+// shared key: every command that signs requests needs all three.
+func requireCredentials(c mesh.Credentials) error {
+	switch {
+	case c.Mailbox == "":
+		return usagef("no mailbox: pass --mailbox or set MESH_MAILBOX_ID")
+	case c.Password == "":
+		return usagef("no mailbox password: set MESH_MAILBOX_PASSWORD or MESH_MAILBOX_PASSWORD_FILE")
+	case c.SharedKey == "":
+		return usagef("no shared key: set MESH_SHARED_KEY or MESH_SHARED_KEY_FILE (the environment's key from the service desk)")
+	}
+	return nil
+}

@@ -78,13 +78,8 @@ func (a *app) tokenNew(f targetFlags, curl bool) error {
 		return err
 	}
 	c := t.Credentials
-	switch {
-	case c.Mailbox == "":
-		return usagef("no mailbox: pass --mailbox or set MESH_MAILBOX_ID")
-	case c.Password == "":
-		return usagef("no mailbox password: set MESH_MAILBOX_PASSWORD or MESH_MAILBOX_PASSWORD_FILE")
-	case c.SharedKey == "":
-		return usagef("no shared key: set MESH_SHARED_KEY or MESH_SHARED_KEY_FILE (the environment's key from the service desk)")
+	if err := requireCredentials(c); err != nil {
+		return err
 	}
 	now := time.Now().UTC()
 	value := mesh.NewToken(c, now)
