@@ -318,15 +318,7 @@ func TestIdentityChecksCatalogued(t *testing.T) {
 // A client certificate refused with unknown_ca names the identity finding
 // as its first cause: here a sandbox certificate aimed at Integration.
 func TestRefusedCertificateNamesIdentityFinding(t *testing.T) {
-	srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", PKIDir: t.TempDir(), Faults: []sandbox.Fault{sandbox.FaultUnknownClientCA}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	target, err := mesh.LoadProfile(srv.Files().Profile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, target := sandboxTarget(t, sandbox.Config{Faults: []sandbox.Fault{sandbox.FaultUnknownClientCA}})
 	target.Environment = mesh.Integration
 	res := runAt(t, target, Options{}, "cert.client", "tls.client-auth")
 	expect(t, res, "cert.client", Warn, "Integration will refuse it")

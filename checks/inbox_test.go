@@ -18,15 +18,7 @@ func TestInboxNearExpiryAndReports(t *testing.T) {
 	var offset atomic.Int64
 	offset.Store(int64(-108 * time.Hour))
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", PKIDir: t.TempDir(), Now: clock, AllowStaleTokens: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	target, err := mesh.LoadProfile(srv.Files().Profile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, target := sandboxTarget(t, sandbox.Config{Now: clock, AllowStaleTokens: true})
 	sender, err := mesh.NewClient(mesh.Config{BaseURL: srv.URL(), TLS: srv.ClientTLSConfig(), Clock: clock,
 		Credentials: mesh.Credentials{Mailbox: "X26ABC2", Password: sandbox.DefaultPassword, SharedKey: sandbox.DefaultSharedKey}})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
+	"github.com/meshdoctor/meshdoctor/sandbox"
 )
 
 // Failing networks, made on loopback: each gives the check that should
@@ -273,4 +274,21 @@ func TestCredentials(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sandboxTarget starts a sandbox (on loopback, with its files in a temp
+// dir) and returns it with the target its profile describes.
+func sandboxTarget(t *testing.T, cfg sandbox.Config) (*sandbox.Server, mesh.Target) {
+	t.Helper()
+	cfg.Listen, cfg.PKIDir = "127.0.0.1:0", t.TempDir()
+	srv, err := sandbox.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	target, err := mesh.LoadProfile(srv.Files().Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, target
 }

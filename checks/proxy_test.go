@@ -44,15 +44,7 @@ func connectProxy(t *testing.T, status int, tunnels *atomic.Int32) string {
 }
 
 func TestThroughAProxy(t *testing.T) {
-	srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", PKIDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	target, err := mesh.LoadProfile(srv.Files().Profile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, target := sandboxTarget(t, sandbox.Config{})
 	var tunnels atomic.Int32
 	good := connectProxy(t, http.StatusOK, &tunnels)
 	via := func(addr string) Options {
