@@ -2,6 +2,8 @@ package reports
 
 import (
 	"runtime"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/checks"
@@ -59,6 +61,20 @@ type Target struct {
 	// ("password": "MESH_MAILBOX_PASSWORD").
 	Sources map[string]string `json:"sources,omitempty"`
 	Sandbox bool              `json:"sandbox,omitempty"`
+
+	// secrets are the values every writer removes; never rendered.
+	secrets []string
+	// certs are the client and CA certificates, read while the files exist
+	// (a sandbox's files are gone when the report is written).
+	certs []CertificateInfo
+}
+
+// publishedSource reports whether a setting came from a value that is
+// published, not secret (the embedded sandbox's credentials, a path-to-live
+// environment's keystore password): hiding it would only mangle the report
+// (the sandbox's keystore password is "meshdoctor").
+func publishedSource(from string) bool {
+	return from == "embedded sandbox" || strings.HasPrefix(from, "PTL default")
 }
 
 // NewTarget describes t for a report. It copies no secret.
@@ -80,7 +96,23 @@ func NewTarget(t mesh.Target, sources map[string]string) Target {
 	if base, err := t.BaseURL(); err == nil {
 		out.BaseURL = base
 	}
+	for name, value := range map[string]string{
+		"password": t.Credentials.Password, "shared_key": t.Credentials.SharedKey, "keystore_password": t.KeystorePassword,
+	} {
+		if value != "" && !publishedSource(sources[name]) {
+			out.secrets = append(out.secrets, value)
+		}
+	}
+	sort.Strings(out.secrets)
+	out.certs = readCertificates(t)
 	return out
+}
+
+// Redactor removes this run's secrets (and any private key or token HMAC)
+// from text. Every writer of this package goes through it; commands use it
+// for anything else they write.
+func (r *Run) Redactor() *Redactor {
+	return NewRedactor(r.Target.secrets...)
 }
 
 // Summary is the run's verdict.

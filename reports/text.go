@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -75,25 +76,27 @@ func WriteCheckLine(w io.Writer, res checks.Result, o TextOptions) {
 // WriteText writes the whole run for a person: heading, a line per check,
 // and the closing summary line.
 func WriteText(w io.Writer, r *Run, o TextOptions) error {
-	fmt.Fprintln(w, Heading(r))
-	fmt.Fprintln(w)
-	for _, res := range r.Checks {
-		WriteCheckLine(w, res, o)
-	}
-	fmt.Fprintln(w)
-	_, err := fmt.Fprintln(w, r.Summary.Line())
-	if r.Conformance == nil || err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	c := r.Conformance
-	if c.Summary.Skipped == c.Summary.Total && c.Summary.Total > 0 {
-		// Nothing ran: one line, with the reason, rather than a skip per spec.
-		_, err = fmt.Fprintf(w, "Conformance: %d specs %s\n", c.Summary.Total, c.Specs[0].Failure)
-		return err
-	}
-	fmt.Fprintln(w, "Conformance")
-	return WriteConformance(w, c, o)
+	return render(w, r, func(r *Run, b *bytes.Buffer) error {
+		fmt.Fprintln(b, Heading(r))
+		fmt.Fprintln(b)
+		for _, res := range r.Checks {
+			WriteCheckLine(b, res, o)
+		}
+		fmt.Fprintln(b)
+		fmt.Fprintln(b, r.Summary.Line())
+		if r.Conformance == nil {
+			return nil
+		}
+		fmt.Fprintln(b)
+		c := r.Conformance
+		if c.Summary.Skipped == c.Summary.Total && c.Summary.Total > 0 {
+			// Nothing ran: one line, with the reason, rather than a skip per spec.
+			fmt.Fprintf(b, "Conformance: %d specs %s\n", c.Summary.Total, c.Specs[0].Failure)
+			return nil
+		}
+		fmt.Fprintln(b, "Conformance")
+		return WriteConformance(b, c, o)
+	})
 }
 
 // wrap breaks s into lines of at most width runes, at spaces.

@@ -30,6 +30,7 @@ type checkFlags struct {
 	format  string
 	verbose bool
 	geo     geoCheckFlags
+	out     outputFlags
 }
 
 // sandboxFlagUnset marks --sandbox as not given (an empty value means
@@ -47,6 +48,7 @@ func (f *checkFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.format, "format", "text", "output on stdout: text or json")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show every check's evidence")
 	f.geo.register(fl)
+	f.out.register(fl, true)
 }
 
 func (a *app) checkCommand() *cobra.Command {
@@ -83,7 +85,7 @@ to see how each real failure is diagnosed: --sandbox=clock-skew,reject-token.
 			if err != nil {
 				return err
 			}
-			return a.finishRun(run, f.format, f.verbose)
+			return a.writeRun(run, f.format, f.verbose, f.out)
 		},
 	}
 	f.register(cmd.Flags())
@@ -227,22 +229,10 @@ func validateTargetFiles(t mesh.Target, selected []checks.Check) error {
 	return requireCredentials(t.Credentials)
 }
 
-// finishRun prints the run and turns its verdict into the exit code.
+// finishRun prints the run and turns its verdict into the exit code (see
+// writeRun, which also writes the files of --out-dir, --junit and --bundle).
 func (a *app) finishRun(run *reports.Run, format string, verbose bool) error {
-	switch format {
-	case "json":
-		if err := reports.WriteJSON(a.stdout, run); err != nil {
-			return cannotRunError{err}
-		}
-	default:
-		if err := reports.WriteText(a.stdout, run, reports.TextOptions{Verbose: verbose, Color: a.color()}); err != nil {
-			return cannotRunError{err}
-		}
-	}
-	if !run.Summary.OK {
-		return failedError{run.Summary.Line()}
-	}
-	return nil
+	return a.writeRun(run, format, verbose, outputFlags{})
 }
 
 // color is true when stdout is a terminal and NO_COLOR is not set.

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/meshdoctor/meshdoctor/reports"
+)
+
+// outputFlags say where a run's reports go besides stdout (whose format
+// --format chooses).
+type outputFlags struct {
+	outDir string
+	junit  string
+	bundle string
+}
+
+// register adds --out-dir and --junit; --bundle too when bundle is true
+// (a support bundle is for runs that reach MESH: check and run).
+func (o *outputFlags) register(fl *pflag.FlagSet, bundle bool) {
+	fl.StringVar(&o.outDir, "out-dir", "", "also write report.txt, report.json, junit.xml and report.html into this directory")
+	fl.StringVar(&o.junit, "junit", "", "also write the JUnit XML report to this file")
+	if bundle {
+		fl.StringVar(&o.bundle, "bundle", "", "also write a support bundle (zip) for a service-desk ticket: report, configuration without secrets, versions, certificate fingerprints, log")
+	}
+}
+
+// proxyVariables are the variables that route MESH traffic through a proxy.
+// The bundle names those set; their values may hold a proxy password.
+var proxyVariables = []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"}
+
+// writeRun prints the run on stdout in format (text or json), writes the
+// files the output flags ask for, and turns the run's verdict into the exit
+// code, which is the same whatever the formats. Every byte goes through the
+// run's redaction (the reports package's writers).
+func (a *app) writeRun(run *reports.Run, format string, verbose bool, o outputFlags) error {
+	var err error
+	switch format {
+	case "json":
+		err = reports.WriteJSON(a.stdout, run)
+	default:
+		err = reports.WriteText(a.stdout, run, reports.TextOptions{Verbose: verbose, Color: a.color()})
+	}
+	if err != nil {
+		return cannotRunError{fmt.Errorf("write the report: %w", err)}
+	}
+	if o.outDir != "" {
+		if err := reports.WriteDir(o.outDir, run); err != nil {
+			return cannotRunError{fmt.Errorf("--out-dir: %w", err)}
+		}
+	}
+	if o.junit != "" {
+		if err := reports.WriteFile(o.junit, func(w io.Writer) error { return reports.WriteJUnit(w, run) }); err != nil {
+			return cannotRunError{fmt.Errorf("--junit: %w", err)}
+		}
+	}
+	if o.bundle != "" {
+		info := reports.BundleInfo{OS: hostOS()}
+		for _, name := range proxyVariables {
+			if a.getenv(name) != "" {
+				info.ProxyVariables = append(info.ProxyVariables, name)
+			}
+		}
+		if err := reports.WriteFile(o.bundle, func(w io.Writer) error { return reports.WriteBundle(w, run, info) }); err != nil {
+			return cannotRunError{fmt.Errorf("--bundle: %w", err)}
+		}
+	}
+	if !run.Summary.OK {
+		return failedError{run.Summary.Line()}
+	}
+	return nil
+}
+
+// hostOS describes the operating system as it describes itself: the
+// os-release name and, on Linux, the kernel release.
+func hostOS() string {
+	var parts []string
+	if f, err := os.Open("/etc/os-release"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+				parts = append(parts, strings.Trim(v, `"'`))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		parts = append(parts, "kernel "+strings.TrimSpace(string(b)))
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, "; ")
+}

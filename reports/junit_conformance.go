@@ -1,0 +1,16 @@
+package reports
+
+import "bytes"
+
+// redactConformance applies rd to the texts of the run's conformance
+// results.
+func redactConformance(r *Run, rd *Redactor) {}
+
+// conformanceSuites are the JUnit testsuites of the run's conformance specs.
+func conformanceSuites(r *Run) []junitSuite { return nil }
+
+// writeConformanceLog logs the run's conformance specs.
+func writeConformanceLog(b *bytes.Buffer, r *Run) {}
+
+// conformanceHTML lists the run's conformance specs for the HTML report.
+func conformanceHTML(r *Run) []htmlSpec { return nil }

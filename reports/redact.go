@@ -1,0 +1,259 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"github.com/meshdoctor/meshdoctor/checks"
+	"html"
+	"html/template"
+	"io"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Redacted replaces a secret in everything meshdoctor writes.
+const Redacted = "[REDACTED]"
+
+// MinSecretLen is the shortest secret value that is replaced wherever it
+// appears: a shorter one would mangle ordinary words (and is no real secret).
+// Private keys and token HMACs are recognised by their shape, at any length.
+const MinSecretLen = 4
+
+// Redactor removes secrets from rendered output. Every writer in this package
+// passes its whole output through one, so a secret that slipped into a
+// check's evidence, a server's answer or an error message is still never
+// shown. It removes:
+//   - the secret values it was made with (mailbox password, shared key,
+//     keystore password), as they are and as JSON, XML, HTML and URL
+//     encoding would write them;
+//   - PEM private key blocks, whatever key they hold;
+//   - the HMAC part of any NHSMESH token (the mailbox, nonce, count and time
+//     stay: they are what a reader needs to diagnose a token).
+//
+// A nil *Redactor still removes keys and HMACs.
+type Redactor struct {
+	// forms are the encoded forms of the secrets, longest first, so that
+	// a secret containing another is replaced whole.
+	forms []string
+}
+
+// NewRedactor returns a redactor for these secret values. Empty and short
+// values (see MinSecretLen) are ignored.
+func NewRedactor(secrets ...string) *Redactor {
+	seen := map[string]bool{}
+	var forms []string
+	for _, s := range secrets {
+		if len(s) < MinSecretLen {
+			continue
+		}
+		for _, f := range encodings(s) {
+			if f != "" && !seen[f] {
+				seen[f] = true
+				forms = append(forms, f)
+			}
+		}
+	}
+	sort.SliceStable(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	return &Redactor{forms: forms}
+}
+
+// encodings are the ways a value may be written by the formats meshdoctor
+// renders, and by servers that echo it back.
+func encodings(s string) []string {
+	out := []string{s}
+	if q, err := json.Marshal(s); err == nil { // escapes <, >, & too
+		out = append(out, string(q[1:len(q)-1]))
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(s) == nil {
+		q := strings.TrimSpace(b.String())
+		out = append(out, q[1:len(q)-1])
+	}
+	var x strings.Builder
+	_ = xml.EscapeText(&x, []byte(s))
+	out = append(out, x.String(), html.EscapeString(s), template.HTMLEscapeString(s),
+		url.QueryEscape(s), url.PathEscape(s))
+	return out
+}
+
+// pemPrivateKey matches a PEM private key block of any type, and one cut
+// short (no END line) to the end of the text. Line breaks may be real or
+// escaped (JSON "\n", XML "&#xA;").
+var pemPrivateKey = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`)
+
+// Bytes returns b without secrets. b is not modified.
+func (r *Redactor) Bytes(b []byte) []byte {
+	return []byte(r.String(string(b)))
+}
+
+// String returns s without secrets.
+func (r *Redactor) String(s string) string {
+	if r != nil {
+		for _, f := range r.forms {
+			s = strings.ReplaceAll(s, f, Redacted)
+		}
+	}
+	s = pemPrivateKey.ReplaceAllString(s, "[REDACTED PRIVATE KEY]")
+	return redactTokens(s)
+}
+
+// tokenScheme starts an NHSMESH Authorization value.
+const tokenScheme = "NHSMESH"
+
+// redactTokens replaces the last colon-separated part of every NHSMESH token
+// (the HMAC) with Redacted. Placeholders such as "<HMAC-SHA256>", in any
+// escaping, are left as they are: they hide nothing.
+func redactTokens(s string) string {
+	upper := strings.ToUpper(s)
+	if !strings.Contains(upper, tokenScheme) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(upper, tokenScheme)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := i + len(tokenScheme)
+		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+			j++
+		}
+		start := j
+		for j < len(s) && !tokenEnd(s[j]) {
+			j++
+		}
+		b.WriteString(s[:start])
+		value := s[start:j]
+		if k := strings.LastIndexByte(value, ':'); k >= 0 && !placeholder(value[k+1:]) {
+			value = value[:k+1] + Redacted
+		}
+		b.WriteString(value)
+		s, upper = s[j:], upper[j:]
+	}
+}
+
+// tokenEnd ends a token value: whitespace, quotes and markup. '&', ';'
+// and '\' are not ends: escaped placeholders ("&lt;HMAC&gt;") contain them.
+func tokenEnd(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', ',':
+		return true
+	}
+	return false
+}
+
+// placeholder reports whether an HMAC part hides nothing: empty, already
+// redacted, or a "<...>" placeholder in plain, JSON or HTML escaping.
+func placeholder(hmac string) bool {
+	if hmac == "" || strings.HasPrefix(hmac, "[REDACTED") {
+		return true
+	}
+	for _, open := range []string{"<", `\u003c`, "&lt;", "&#60;", "&#x3C;"} {
+		if strings.HasPrefix(hmac, open) {
+			return true
+		}
+	}
+	return false
+}
+
+// Writer returns a writer that redacts what passes through it, line by
+// line (a secret never spans lines), for logs and streams. Close flushes
+// the last, unterminated line.
+func (r *Redactor) Writer(w io.Writer) io.WriteCloser {
+	return &redactingWriter{r: r, w: w}
+}
+
+type redactingWriter struct {
+	mu  sync.Mutex
+	r   *Redactor
+	w   io.Writer
+	buf []byte
+}
+
+func (rw *redactingWriter) Write(p []byte) (int, error) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	rw.buf = append(rw.buf, p...)
+	// A private key spans lines: hold everything from an unfinished BEGIN.
+	if i := bytes.LastIndex(rw.buf, []byte("-----BEGIN ")); i >= 0 && !bytes.Contains(rw.buf[i:], []byte("-----END ")) {
+		if _, err := rw.flushUpTo(i); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if i := bytes.LastIndexByte(rw.buf, '\n'); i >= 0 {
+		if _, err := rw.flushUpTo(i + 1); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// flushUpTo writes complete lines of buf[:n], redacted, and keeps the rest.
+func (rw *redactingWriter) flushUpTo(n int) (int, error) {
+	if j := bytes.LastIndexByte(rw.buf[:n], '\n'); j >= 0 {
+		n = j + 1
+	} else {
+		return 0, nil
+	}
+	out := rw.r.Bytes(rw.buf[:n])
+	rw.buf = append(rw.buf[:0], rw.buf[n:]...)
+	return rw.w.Write(out)
+}
+
+func (rw *redactingWriter) Close() error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if len(rw.buf) == 0 {
+		return nil
+	}
+	out := rw.r.Bytes(rw.buf)
+	rw.buf = rw.buf[:0]
+	_, err := rw.w.Write(out)
+	return err
+}
+
+// render is the one path every writer of this package takes. It removes the
+// run's secrets twice: from every text of the run before build formats it
+// (so no escaping or quoting can hide a secret from the redactor), and from
+// the whole document build wrote, in memory, before anything reaches w.
+func render(w io.Writer, r *Run, build func(*Run, *bytes.Buffer) error) error {
+	rd := r.Redactor()
+	var b bytes.Buffer
+	if err := build(r.redacted(rd), &b); err != nil {
+		return err
+	}
+	_, err := w.Write(rd.Bytes(b.Bytes()))
+	return err
+}
+
+// redacted is a copy of the run with rd applied to each of its texts.
+func (r *Run) redacted(rd *Redactor) *Run {
+	c := *r
+	t := &c.Target
+	for _, s := range []*string{&t.URL, &t.BaseURL, &t.Mailbox, &t.Recipient, &t.Workflow, &t.Keystore, &t.ClientCert, &t.ClientKey, &t.CABundle} {
+		*s = rd.String(*s)
+	}
+	c.Checks = make([]checks.Result, len(r.Checks))
+	for i, res := range r.Checks {
+		res.Title, res.Summary, res.Remediation = rd.String(res.Title), rd.String(res.Summary), rd.String(res.Remediation)
+		ev := make(checks.Evidence, len(res.Evidence))
+		for j, f := range res.Evidence {
+			ev[j] = checks.Fact{Key: rd.String(f.Key), Value: rd.String(f.Value)}
+		}
+		if res.Evidence == nil {
+			ev = nil
+		}
+		res.Evidence = ev
+		c.Checks[i] = res
+	}
+	redactConformance(&c, rd)
+	return &c
+}
