@@ -139,6 +139,7 @@ bundle: every entry was written through meshdoctor's redaction.
 // then the verdict.
 func WriteLog(w io.Writer, r *Run) error {
 	return render(w, r, func(r *Run, b *bytes.Buffer) error {
+		r = r.mapTexts(printable)
 		start := r.Started.UTC()
 		fmt.Fprintf(b, "%s start %s\n", start.Format(time.RFC3339Nano), Heading(r))
 		fmt.Fprintf(b, "%s tool %s %s %s/%s\n", start.Format(time.RFC3339Nano), r.Tool.Name, r.Tool.Version, r.Tool.OS, r.Tool.Arch)

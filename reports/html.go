@@ -67,7 +67,9 @@ type htmlSpec struct {
 // then each check with its evidence and remediation, then the conformance
 // catalogue with its results. Every value is escaped by html/template.
 func WriteHTML(w io.Writer, r *Run) error {
-	return render(w, r, func(r *Run, b *bytes.Buffer) error { return htmlTemplate.Execute(b, newHTMLView(r)) })
+	return render(w, r, func(r *Run, b *bytes.Buffer) error {
+		return htmlTemplate.Execute(b, newHTMLView(r.mapTexts(printable)))
+	})
 }
 
 func newHTMLView(r *Run) htmlView {
@@ -75,7 +77,11 @@ func newHTMLView(r *Run) htmlView {
 	if r.Target.Sandbox {
 		v.Where += " (meshdoctor's embedded sandbox)"
 	}
-	if v.Environment == "" {
+	switch {
+	case v.Environment != "":
+	case r.Target.Sandbox:
+		v.Environment = "none: meshdoctor's embedded sandbox"
+	default:
 		v.Environment = "none named (a URL was given)"
 	}
 	if v.Route == "" {

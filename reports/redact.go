@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"github.com/meshdoctor/meshdoctor/checks"
 	"html"
 	"html/template"
@@ -236,17 +237,23 @@ func render(w io.Writer, r *Run, build func(*Run, *bytes.Buffer) error) error {
 
 // redacted is a copy of the run with rd applied to each of its texts.
 func (r *Run) redacted(rd *Redactor) *Run {
+	return r.mapTexts(rd.String)
+}
+
+// mapTexts is a copy of the run with fn applied to each of its texts: the
+// target's, the checks' and the conformance results'.
+func (r *Run) mapTexts(fn func(string) string) *Run {
 	c := *r
 	t := &c.Target
 	for _, s := range []*string{&t.URL, &t.BaseURL, &t.Mailbox, &t.Recipient, &t.Workflow, &t.Keystore, &t.ClientCert, &t.ClientKey, &t.CABundle} {
-		*s = rd.String(*s)
+		*s = fn(*s)
 	}
 	c.Checks = make([]checks.Result, len(r.Checks))
 	for i, res := range r.Checks {
-		res.Title, res.Summary, res.Remediation = rd.String(res.Title), rd.String(res.Summary), rd.String(res.Remediation)
+		res.Title, res.Summary, res.Remediation = fn(res.Title), fn(res.Summary), fn(res.Remediation)
 		ev := make(checks.Evidence, len(res.Evidence))
 		for j, f := range res.Evidence {
-			ev[j] = checks.Fact{Key: rd.String(f.Key), Value: rd.String(f.Value)}
+			ev[j] = checks.Fact{Key: fn(f.Key), Value: fn(f.Value)}
 		}
 		if res.Evidence == nil {
 			ev = nil
@@ -254,6 +261,28 @@ func (r *Run) redacted(rd *Redactor) *Run {
 		res.Evidence = ev
 		c.Checks[i] = res
 	}
-	redactConformance(&c, rd)
+	mapConformanceTexts(&c, fn)
 	return &c
+}
+
+// printable shows control characters (other than line breaks and tabs) as
+// \xNN, so that text from a server cannot move a terminal's cursor, change
+// its title or hide in a page.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool {
+	return r != '\n' && r != '\t' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0))
 }

@@ -77,6 +77,7 @@ func WriteCheckLine(w io.Writer, res checks.Result, o TextOptions) {
 // and the closing summary line.
 func WriteText(w io.Writer, r *Run, o TextOptions) error {
 	return render(w, r, func(r *Run, b *bytes.Buffer) error {
+		r = r.mapTexts(printable)
 		fmt.Fprintln(b, Heading(r))
 		fmt.Fprintln(b)
 		for _, res := range r.Checks {
