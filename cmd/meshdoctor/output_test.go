@@ -1,0 +1,285 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/meshdoctor/meshdoctor/pki"
+	"github.com/meshdoctor/meshdoctor/sandbox"
+)
+
+// Distinctive secrets of the redaction test: those of startTestSandbox, a
+// keystore password of our own, a wrong password, and a proxy setting
+// whose value the bundle must not show.
+const (
+	testPassword      = "Passw0rd-not-for-output"
+	testSharedKey     = "Sh4redK3y-not-for-output"
+	testKeystorePass  = "K3ystore-not-for-output"
+	testWrongPassword = "Wr0ngPassw0rd-not-for-output"
+	testProxyValue    = "pr0xy-value-not-for-output"
+)
+
+// tokenWithHMAC is an NHSMESH token with its HMAC in view.
+var tokenWithHMAC = regexp.MustCompile(`(?i)NHSMESH\s+[^:\s"]+:[^:\s"]+:[0-9]+:[0-9]+:[0-9a-f]{64}`)
+
+// secretTarget starts a sandbox with distinctive secrets (and faults) and
+// returns the environment that points meshdoctor at it, with a keystore
+// re-encoded under a distinctive password, and the lines of the client's
+// private key (which must never be shown either).
+func secretTarget(t *testing.T, pemIdentity bool, faults ...sandbox.Fault) (map[string]string, []string) {
+	t.Helper()
+	srv, _ := startTestSandbox(t, faults...)
+	files := srv.Files()
+	keyPEM := mustRead(t, files.ClientKey)
+	env := map[string]string{
+		"MESH_URL":              srv.URL(),
+		"MESH_MAILBOX_ID":       "X26ABC1",
+		"MESH_MAILBOX_PASSWORD": testPassword,
+		"MESH_SHARED_KEY":       testSharedKey,
+		"MESH_CA_BUNDLE":        files.CABundle,
+		"no_proxy":              "127.0.0.1,localhost," + testProxyValue,
+	}
+	if pemIdentity {
+		env["MESH_CLIENT_CERT"], env["MESH_CLIENT_KEY"] = files.ClientCert, files.ClientKey
+	} else {
+		certs, err := pki.ParseCertificatesPEM(mustRead(t, files.ClientCert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := pki.ParsePrivateKeyPEM(keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p12, err := pki.EncodePKCS12(pki.KeyPair{Cert: certs[0], Key: key}, certs[1:], testKeystorePass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "client.p12")
+		if err := os.WriteFile(path, p12, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env["MESH_KEYSTORE"], env["MESH_KEYSTORE_PASSWORD"] = path, testKeystorePass
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		t.Fatal("no PEM block in the client key")
+	}
+	var keyLines []string
+	for _, line := range strings.Split(string(pem.EncodeToMemory(&pem.Block{Type: "X", Bytes: block.Bytes})), "\n") {
+		if len(line) >= 32 && !strings.HasPrefix(line, "-----") {
+			keyLines = append(keyLines, line)
+		}
+	}
+	return env, keyLines
+}
+
+// written is every byte a run wrote: stdout, stderr, and each file under
+// dir, zips opened entry by entry.
+func written(t *testing.T, r result, dir string) map[string][]byte {
+	t.Helper()
+	all := map[string][]byte{"stdout": []byte(r.stdout), "stderr": []byte(r.stderr)}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		all[path] = b
+		if strings.HasSuffix(path, ".zip") {
+			zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			for _, f := range zr.File {
+				rc, err := f.Open()
+				if err != nil {
+					return err
+				}
+				body, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					return err
+				}
+				all[path+"!"+f.Name] = body
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+// TestNoSecretInAnyOutput runs check, passing and failing, with
+// distinctive secrets, in every output format at once, and searches every
+// byte written for the secrets, the private key and any token's HMAC. The
+// exit code must not depend on the formats.
+func TestNoSecretInAnyOutput(t *testing.T) {
+	type form struct {
+		name     string
+		env      map[string]string
+		args     []string
+		code     int
+		keyLines []string
+	}
+	var forms []form
+	env, key := secretTarget(t, false)
+	forms = append(forms, form{"passing, keystore", env, nil, exitOK, key})
+	env, key = secretTarget(t, true)
+	forms = append(forms, form{"passing, PEM certificate and key", env, nil, exitOK, key})
+	wrong := map[string]string{}
+	for k, v := range env {
+		wrong[k] = v
+	}
+	wrong["MESH_MAILBOX_PASSWORD"] = testWrongPassword
+	forms = append(forms, form{"failing, wrong password", wrong, nil, exitFailed, key})
+	env, key = secretTarget(t, false, sandbox.FaultRejectToken)
+	forms = append(forms, form{"failing, token refused", env, nil, exitFailed, key})
+	forms = append(forms,
+		form{"embedded sandbox", nil, []string{"--sandbox"}, exitOK, nil},
+		form{"embedded sandbox, token refused", nil, []string{"--sandbox=reject-token"}, exitFailed, nil},
+	)
+	secrets := []string{testPassword, testSharedKey, testKeystorePass, testWrongPassword, testProxyValue}
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			for _, outArgs := range [][]string{
+				{"--format", "text"},
+				{"--format", "text", "-v", "--out-dir", "{dir}/out", "--bundle", "{dir}/support.zip", "--junit", "{dir}/ci/junit.xml"},
+				{"--format", "json", "--out-dir", "{dir}", "--bundle", "{dir}/b.zip"},
+			} {
+				dir := t.TempDir()
+				if err := os.MkdirAll(filepath.Join(dir, "ci"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				args := append([]string{"check"}, f.args...)
+				for _, a := range outArgs {
+					args = append(args, strings.ReplaceAll(a, "{dir}", dir))
+				}
+				r := runCLI(t, f.env, args...)
+				if r.code != f.code {
+					t.Fatalf("%v: exit %d, want %d (the same whatever the formats)\nstdout: %s\nstderr: %s", args, r.code, f.code, r.stdout, r.stderr)
+				}
+				all := written(t, r, dir)
+				if len(outArgs) > 2 && len(all) < 8 {
+					t.Fatalf("%v wrote only %d outputs", args, len(all))
+				}
+				for _, leak := range leaks(all, append(append([]string{}, secrets...), f.keyLines...)) {
+					t.Errorf("%v: %s", args, leak)
+				}
+			}
+		})
+	}
+}
+
+// leaks says where in all a secret or a token's HMAC shows.
+func leaks(all map[string][]byte, secrets []string) []string {
+	var out []string
+	for where, b := range all {
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				out = append(out, fmt.Sprintf("%s shows the secret %q", where, s))
+			}
+		}
+		if m := tokenWithHMAC.Find(b); m != nil {
+			out = append(out, fmt.Sprintf("%s shows a token's HMAC: %s", where, m))
+		}
+	}
+	return out
+}
+
+// TestLeakSearchFindsPlantedSecrets proves the search above can fail: a
+// secret inside a zip entry and an HMAC on stderr are found.
+func TestLeakSearchFindsPlantedSecrets(t *testing.T) {
+	dir := t.TempDir()
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	w, _ := zw.Create("config.json")
+	w.Write([]byte(`{"password":"` + testPassword + `"}`))
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(dir, "b.zip"), zb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := result{stderr: "Authorization: NHSMESH X26ABC1:abc:1:202611290600:" + strings.Repeat("ab", 32)}
+	if got := leaks(written(t, r, dir), []string{testPassword}); len(got) != 2 {
+		t.Errorf("found %d leaks, want 2: %v", len(got), got)
+	}
+}
+
+// TestBundleContents: the bundle of a real run has what a service desk
+// needs, secrets named by where they came from.
+func TestBundleContents(t *testing.T) {
+	env, _ := secretTarget(t, false)
+	env["HTTPS_PROXY"] = "http://user:" + testProxyValue + "@proxy.invalid:3128"
+	env["NO_PROXY"] = "127.0.0.1"
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "support.zip")
+	r := runCLI(t, env, "check", "--bundle", bundle, "--only", "auth.credentials")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	all := written(t, r, dir)
+	var config struct {
+		Secrets map[string]string `json:"secrets"`
+		URL     string            `json:"url"`
+	}
+	if err := json.Unmarshal(all[bundle+"!config.json"], &config); err != nil {
+		t.Fatal(err)
+	}
+	if config.Secrets["password"] != "set, from MESH_MAILBOX_PASSWORD" || config.Secrets["keystore_password"] != "set, from MESH_KEYSTORE_PASSWORD" || config.URL == "" {
+		t.Errorf("config.json: %+v", config)
+	}
+	var system struct {
+		Proxies []string `json:"proxy_variables_set"`
+		OS      string   `json:"os"`
+	}
+	if err := json.Unmarshal(all[bundle+"!system.json"], &system); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(system.Proxies, ",") != "HTTPS_PROXY,NO_PROXY,no_proxy" || system.OS == "" {
+		t.Errorf("system.json: %+v", system)
+	}
+	var certs []map[string]string
+	if err := json.Unmarshal(all[bundle+"!certificates.json"], &certs); err != nil {
+		t.Fatal(err)
+	}
+	if len(certs) < 2 || !strings.Contains(certs[0]["subject"], "X26ABC1") || len(certs[0]["sha256_fingerprint"]) != 95 {
+		t.Errorf("certificates.json: %+v", certs)
+	}
+	for where, b := range all {
+		if bytes.Contains(b, []byte(testProxyValue)) || bytes.Contains(b, []byte("PRIVATE KEY")) {
+			t.Errorf("%s shows a proxy value or a key", where)
+		}
+	}
+	if !bytes.Contains(all[bundle+"!log.txt"], []byte("check auth.credentials pass")) {
+		t.Errorf("log.txt:\n%s", all[bundle+"!log.txt"])
+	}
+}
+
+func TestOutputFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"check", "--sandbox", "--only", "auth.credentials", "--out-dir", filepath.Join(file, "sub")},
+		{"check", "--sandbox", "--only", "auth.credentials", "--junit", filepath.Join(dir, "missing", "junit.xml")},
+	} {
+		r := runCLI(t, nil, args...)
+		if r.code != exitCannotRun || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 || !strings.Contains(r.stderr, "meshdoctor: --") {
+			t.Errorf("%v: exit %d, stderr %q: want exit 3 and one line naming the flag", args, r.code, r.stderr)
+		}
+	}
+}

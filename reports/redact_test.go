@@ -1,0 +1,93 @@
+package reports
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+)
+
+func TestRedactorString(t *testing.T) {
+	rd := NewRedactor("s3cret<&>\"'pw", "abc", "", "0123456789abcdef")
+	tests := []struct{ name, in, want string }{
+		{"plain", "password is s3cret<&>\"'pw.", "password is [REDACTED]."},
+		{"JSON-escaped", `"s3cret\u003c\u0026\u003e\"'pw"`, `"[REDACTED]"`},
+		{"JSON without HTML escaping", `"s3cret<&>\"'pw"`, `"[REDACTED]"`},
+		{"HTML-escaped", "s3cret&lt;&amp;&gt;&#34;&#39;pw", "[REDACTED]"},
+		{"html.EscapeString", "s3cret&lt;&amp;&gt;&#34;&#39;pw", "[REDACTED]"},
+		{"URL-encoded", "pw=s3cret%3C%26%3E%22%27pw", "pw=[REDACTED]"},
+		{"too short to hide", "abc def", "abc def"},
+		{"token HMAC", "Authorization: NHSMESH X26ABC1:nonce:1:202611290600:4f1b2b0b822cd15d6c15b0f00a08",
+			"Authorization: NHSMESH X26ABC1:nonce:1:202611290600:[REDACTED]"},
+		{"token HMAC, any case", "nhsmesh x:y:1:2:ffff0000ffff end", "nhsmesh x:y:1:2:[REDACTED] end"},
+		{"token in JSON", `{"auth":"NHSMESH X:n:1:2:deadbeefdeadbeef"}`, `{"auth":"NHSMESH X:n:1:2:[REDACTED]"}`},
+		{"placeholder kept", "NHSMESH X26ABC1:<nonce>:0:202611290600:<HMAC-SHA256>", "NHSMESH X26ABC1:<nonce>:0:202611290600:<HMAC-SHA256>"},
+		{"escaped placeholder kept", `NHSMESH X:\u003cnonce\u003e:0:1:\u003cHMAC\u003e`, `NHSMESH X:\u003cnonce\u003e:0:1:\u003cHMAC\u003e`},
+		{"XML placeholder kept", `NHSMESH X:&lt;nonce&gt;:0:1:&lt;HMAC&gt;`, `NHSMESH X:&lt;nonce&gt;:0:1:&lt;HMAC&gt;`},
+		{"prose about tokens", "the NHSMESH token builds", "the NHSMESH token builds"},
+		{"PEM key", "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA\n-----END RSA PRIVATE KEY-----\ncert", "key:\n[REDACTED PRIVATE KEY]\ncert"},
+		{"PEM key in JSON", `"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"`, `"[REDACTED PRIVATE KEY]"`},
+		{"PEM key cut short", "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE", "[REDACTED PRIVATE KEY]"},
+		{"certificate kept", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
+		{"secret inside a token", "NHSMESH X:n:1:2:0123456789abcdef", "NHSMESH X:n:1:2:[REDACTED]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rd.String(tt.in); got != tt.want {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+	var nilRedactor *Redactor
+	if got := nilRedactor.String("NHSMESH a:b:1:2:ffffffff"); got != "NHSMESH a:b:1:2:[REDACTED]" {
+		t.Errorf("a nil redactor still removes HMACs, got %q", got)
+	}
+}
+
+// TestRedactorWriter writes secrets in pieces, split anywhere, and a key
+// across many writes: nothing may pass.
+func TestRedactorWriter(t *testing.T) {
+	secret := "Passw0rd-split-across-writes"
+	text := "one " + secret + " two\nNHSMESH X:n:1:2:abcdef0123456789\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\nBgkqhkiG9w0\n-----END PRIVATE KEY-----\nlast " + secret
+	for _, size := range []int{1, 3, 7, 64} {
+		var out bytes.Buffer
+		w := NewRedactor(secret).Writer(&out)
+		for i := 0; i < len(text); i += size {
+			if _, err := w.Write([]byte(text[i:min(i+size, len(text))])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		for _, leak := range []string{secret, "abcdef0123456789", "MIIEvQIBADAN", "BgkqhkiG9w0"} {
+			if strings.Contains(got, leak) {
+				t.Errorf("writes of %d bytes: %q passed:\n%s", size, leak, got)
+			}
+		}
+		if !strings.HasPrefix(got, "one [REDACTED] two\n") || !strings.HasSuffix(got, "last [REDACTED]") {
+			t.Errorf("writes of %d bytes: text lost:\n%s", size, got)
+		}
+	}
+}
+
+// TestNewTargetSecrets: the run hides the secrets it was given, but not the
+// published defaults (the sandbox's keystore password is "meshdoctor").
+func TestNewTargetSecrets(t *testing.T) {
+	tg := mesh.Target{
+		Credentials: mesh.Credentials{Mailbox: "X26ABC1", Password: "a-real-password", SharedKey: "TestKey"},
+		Keystore:    "k.p12", KeystorePassword: "meshdoctor",
+	}
+	r := &Run{Command: "check", Tool: NewTool("dev"), Target: NewTarget(tg, map[string]string{
+		"password": "MESH_MAILBOX_PASSWORD", "shared_key": "embedded sandbox", "keystore_password": "PTL default for int",
+	})}
+	got := r.Redactor().String("a-real-password TestKey meshdoctor")
+	if got != "[REDACTED] TestKey meshdoctor" {
+		t.Errorf("got %q", got)
+	}
+	if certs := r.Target.Certificates(); len(certs) != 1 || certs[0].Error == "" {
+		t.Errorf("an unreadable keystore should be named with its error: %+v", certs)
+	}
+}
