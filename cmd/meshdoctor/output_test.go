@@ -163,7 +163,8 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 				if err := os.MkdirAll(filepath.Join(dir, "ci"), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				args := append([]string{"check"}, f.args...)
+				// geo.source-ip may ask the internet for this machine's address.
+				args := append([]string{"check", "--skip", "geo"}, f.args...)
 				for _, a := range outArgs {
 					args = append(args, strings.ReplaceAll(a, "{dir}", dir))
 				}
