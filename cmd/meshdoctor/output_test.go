@@ -17,12 +17,11 @@ import (
 	"github.com/meshdoctor/meshdoctor/sandbox"
 )
 
-// Distinctive secrets of the redaction test: those of startTestSandbox, a
-// keystore password of our own, a wrong password, and a proxy setting
-// whose value the bundle must not show.
+// Distinctive secrets of the redaction test, besides testPassword and
+// testSharedKey (those of startTestSandbox): a keystore password of our
+// own, a wrong password, and a proxy setting whose value the bundle must not
+// show.
 const (
-	testPassword      = "Passw0rd-not-for-output"
-	testSharedKey     = "Sh4redK3y-not-for-output"
 	testKeystorePass  = "K3ystore-not-for-output"
 	testWrongPassword = "Wr0ngPassw0rd-not-for-output"
 	testProxyValue    = "pr0xy-value-not-for-output"
