@@ -50,6 +50,8 @@ func Heading(r *Run) string {
 // WriteCheckLine writes one check's result: a status mark, the ID and the
 // summary; the remediation under anything not passed; the evidence when
 // verbose or failed.
+// It writes as given, unredacted: a command that streams lines as checks
+// finish writes them through Run.Redactor().Writer(w).
 func WriteCheckLine(w io.Writer, res checks.Result, o TextOptions) {
 	m := marks[res.Status]
 	word := fmt.Sprintf("%-5s", m.word)
