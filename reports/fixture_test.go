@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/checks"
 	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/suites"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata from the current output")
@@ -80,6 +81,42 @@ func fixtureRun() *Run {
 			Summary: "skipped: tls.client-auth failed", Duration: 0},
 	}
 	r.Finish(started.Add(2*time.Second + 345678*time.Microsecond))
+	return r
+}
+
+// fixtureConformanceRun is the fixture run as `meshdoctor run` makes it:
+// the checks, then the conformance catalogue with a spec of each outcome,
+// secrets again where they must not show.
+func fixtureConformanceRun() *Run {
+	r := fixtureRun()
+	r.Command = "run"
+	// The checks passed this time, or the specs would not have run.
+	r.Checks = r.Checks[:3]
+	ms := int64(1)
+	rep := &suites.Report{
+		Started:    r.Started.Add(time.Second),
+		Duration:   1500 * time.Millisecond,
+		DurationMS: 1500,
+		Specs: []suites.Spec{
+			{ID: "MESH-SEND-001", Text: "MESH MUST accept a message sent to a valid recipient & workflow.", Labels: []string{"send"},
+				Status: suites.StatusPassed, Selected: true, DurationMS: 120 * ms,
+				Entries: []suites.Entry{{Name: "message_id", Value: "20261129060001000000_ABC123"}}},
+			{ID: "MESH-AUTH-003", Text: "MESH MUST refuse a replayed token.", Labels: []string{"auth", "negative"},
+				Status: suites.StatusFailed, Selected: true, DurationMS: 30 * ms,
+				Failure: "MESH accepted the replayed token NHSMESH X26ABC1:n0nce:1:202611290600:" + secretHMAC,
+				Entries: []suites.Entry{{Name: "status", Value: "200"}, {Name: "password used", Value: secretPassword}}},
+			{ID: "MESH-RECEIVE-001", Text: "MESH MUST list a sent message in the recipient's inbox.", Labels: []string{"receive"},
+				Status: suites.StatusSkipped, Selected: true, Failure: `needs "send"`, Entries: []suites.Entry{}},
+			{ID: "MESH-CHUNK-001", Text: "MESH MUST reassemble a chunked message.", Labels: []string{"chunk"},
+				Status: suites.StatusTimedout, Selected: true, DurationMS: 10000 * ms, Failure: "took longer than 10s", Entries: []suites.Entry{}},
+			{ID: "MESH-PAGE-001", Text: "MESH MUST page a long inbox.", Labels: []string{"inbox", "slow"},
+				Status: suites.StatusSkipped, Selected: false, Failure: "not selected by the label filter or focus", Entries: []suites.Entry{}},
+		},
+		Cleanup: suites.CleanupReport{Sent: 2, Acknowledged: 1, Leftovers: []string{"20261129060002000000_DEF456: the shared key " + secretShared + " was refused"}},
+	}
+	rep.Summary = suites.Summary{Total: 5, Passed: 1, Failed: 1, Skipped: 2, Timedout: 1, NotSelected: 1}
+	r.Conformance = rep
+	r.Finish(r.Started.Add(3 * time.Second))
 	return r
 }
 

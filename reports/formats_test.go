@@ -28,15 +28,43 @@ func TestGolden(t *testing.T) {
 		{"report.html", WriteHTML},
 		{"log.txt", WriteLog},
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			var b bytes.Buffer
-			if err := tt.write(&b, fixtureRun()); err != nil {
-				t.Fatal(err)
-			}
-			assertNoSecret(t, tt.file, b.Bytes())
-			golden(t, tt.file, b.Bytes())
-		})
+	for _, fixture := range []struct {
+		prefix string
+		run    func() *Run
+	}{{"", fixtureRun}, {"conformance-", fixtureConformanceRun}} {
+		for _, tt := range tests {
+			name := fixture.prefix + tt.file
+			t.Run(name, func(t *testing.T) {
+				var b bytes.Buffer
+				if err := tt.write(&b, fixture.run()); err != nil {
+					t.Fatal(err)
+				}
+				assertNoSecret(t, name, b.Bytes())
+				golden(t, name, b.Bytes())
+			})
+		}
+	}
+}
+
+// TestConformanceVerdict: a run passes only if its specs do too, and the
+// text ends with the closing line of checks and specs together.
+func TestConformanceVerdict(t *testing.T) {
+	r := fixtureConformanceRun()
+	if r.Summary.OK {
+		t.Error("a run with a failed spec is OK")
+	}
+	var b bytes.Buffer
+	if err := WriteText(&b, r, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	// Checks: 2 passed, 1 warned; specs: 1 passed, 2 bad (failed, timed
+	// out), 1 skipped (the one not selected is not counted).
+	if got, want := lines[len(lines)-1], "3 passed, 1 warned, 2 failed, 1 skipped"; got != want {
+		t.Errorf("closing line %q, want %q", got, want)
+	}
+	if strings.Contains(b.String(), "MESH-PAGE-001") {
+		t.Error("a spec the filter left out is listed in the text")
 	}
 }
 

@@ -54,12 +54,10 @@ type htmlView struct {
 	VerdictOK   bool
 	Conformance []htmlSpec
 	Counts      string
-}
-
-// htmlSpec is one conformance spec as the report lists it.
-type htmlSpec struct {
-	ID, Text, Status, Class, Failure, Duration string
-	Labels                                     []string
+	// ConformanceCounts and Cleanup summarise the conformance run.
+	ConformanceCounts string
+	Cleanup           string
+	Setup             []string
 }
 
 // WriteHTML writes the run as a self-contained HTML evidence report: the
@@ -96,5 +94,15 @@ func newHTMLView(r *Run) htmlView {
 	}
 	v.Counts = r.Summary.Line()
 	v.Conformance = conformanceHTML(r)
+	if c := r.Conformance; c != nil {
+		v.ConformanceCounts = c.Summary.Line()
+		v.Cleanup = strings.TrimSpace(cleanupText(c.Cleanup))
+		v.Setup = c.Setup
+	}
+	if len(r.Checks) > 0 && r.Conformance != nil {
+		v.Counts = "checks: " + r.Summary.Line() + "; conformance: " + r.Conformance.Summary.Line()
+	} else if r.Conformance != nil && len(r.Checks) == 0 {
+		v.Counts = r.Conformance.Summary.Line()
+	}
 	return v
 }

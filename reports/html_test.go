@@ -119,6 +119,18 @@ func TestHTMLInBrowser(t *testing.T) {
 		t.Errorf("the rendered page has %d checks, want %d", n, len(fixtureRun().Checks))
 	}
 	assertNoSecret(t, "rendered DOM", []byte(dom))
+	// The catalogue with its results, the filter's leftovers marked so.
+	conf := filepath.Join(dir, "run.html")
+	if err := os.WriteFile(conf, renderHTML(t, fixtureConformanceRun()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom = string(runChromium(t, bin, "--dump-dom", "file://"+conf))
+	for _, want := range []string{"MESH-SEND-001", "MESH MUST refuse a replayed token.", "timedout", "not selected", "MESH-PAGE-001", "Clean-up: 2 message(s) sent"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the rendered catalogue lacks %q", want)
+		}
+	}
+	assertNoSecret(t, "rendered DOM of a run", []byte(dom))
 	pdf := filepath.Join(dir, "report.pdf")
 	runChromium(t, bin, "--no-pdf-header-footer", "--print-to-pdf="+pdf, url)
 	b, err := os.ReadFile(pdf)

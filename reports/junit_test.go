@@ -24,9 +24,10 @@ func junitRuns() map[string]*Run {
 	odd.Checks[1].Duration = -time.Second
 	odd.Duration = 36 * time.Hour
 	return map[string]*Run{
-		"fixture": fixtureRun(),
-		"empty":   {Command: "check", Tool: NewTool("dev")},
-		"odd":     odd,
+		"fixture":     fixtureRun(),
+		"conformance": fixtureConformanceRun(),
+		"empty":       {Command: "check", Tool: NewTool("dev")},
+		"odd":         odd,
 	}
 }
 

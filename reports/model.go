@@ -123,10 +123,13 @@ type Summary struct {
 }
 
 // Finish sets the summary from the results and the duration from started.
+// Set Conformance first: its verdict is part of the run's.
 func (r *Run) Finish(now time.Time) {
 	s := checks.Summarize(r.Checks)
 	r.Summary = Summary{Summary: s, OK: s.OK()}
 	if r.Conformance != nil {
+		// A run with conformance passes only if the specs do too (at
+		// least one passed, none failed).
 		r.Summary.OK = r.Summary.OK && r.Conformance.Summary.OK
 	}
 	r.Duration = now.Sub(r.Started)

@@ -198,8 +198,9 @@ func realRun(t *testing.T, faults ...sandbox.Fault) *Run {
 func TestJSONSchema(t *testing.T) {
 	schema := loadSchema(t)
 	runs := map[string]*Run{
-		"fixture": fixtureRun(),
-		"empty":   {Command: "check", Tool: NewTool("dev")},
+		"fixture":     fixtureRun(),
+		"conformance": fixtureConformanceRun(),
+		"empty":       {Command: "check", Tool: NewTool("dev")},
 	}
 	if !testing.Short() {
 		runs["sandbox"] = realRun(t)

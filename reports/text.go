@@ -75,31 +75,57 @@ func WriteCheckLine(w io.Writer, res checks.Result, o TextOptions) {
 	}
 }
 
-// WriteText writes the whole run for a person: heading, a line per check,
-// and the closing summary line.
+// WriteText writes the whole run for a person: heading, a line per check
+// and the checks' summary line; then, when specs ran, a line per spec, the
+// clean-up and the specs' summary line, and the closing line of both.
 func WriteText(w io.Writer, r *Run, o TextOptions) error {
 	return render(w, r, func(r *Run, b *bytes.Buffer) error {
 		r = r.mapTexts(printable)
 		fmt.Fprintln(b, Heading(r))
 		fmt.Fprintln(b)
-		for _, res := range r.Checks {
-			WriteCheckLine(b, res, o)
+		c := r.Conformance
+		if c == nil || len(r.Checks) > 0 {
+			if c != nil {
+				fmt.Fprintln(b, "Checks")
+			}
+			for _, res := range r.Checks {
+				WriteCheckLine(b, res, o)
+			}
+			fmt.Fprintln(b)
+			fmt.Fprintln(b, r.Summary.Line())
 		}
-		fmt.Fprintln(b)
-		fmt.Fprintln(b, r.Summary.Line())
-		if r.Conformance == nil {
+		if c == nil {
 			return nil
 		}
-		fmt.Fprintln(b)
-		c := r.Conformance
+		if len(r.Checks) > 0 {
+			fmt.Fprintln(b)
+		}
 		if c.Summary.Skipped == c.Summary.Total && c.Summary.Total > 0 {
 			// Nothing ran: one line, with the reason, rather than a skip per spec.
 			fmt.Fprintf(b, "Conformance: %d specs %s\n", c.Summary.Total, c.Specs[0].Failure)
-			return nil
+		} else {
+			if len(r.Checks) > 0 {
+				fmt.Fprintln(b, "Conformance")
+			}
+			if err := WriteConformance(b, c, o); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintln(b, "Conformance")
-		return WriteConformance(b, c, o)
+		fmt.Fprintln(b)
+		fmt.Fprintln(b, totalLine(r))
+		return nil
 	})
+}
+
+// totalLine is the closing line of a run with conformance: checks and specs
+// together, in the words of the checks' line (a spec that stopped before a
+// verdict counts as failed; specs the filter left out are not counted).
+func totalLine(r *Run) string {
+	s, c := checks.Summarize(r.Checks), r.Conformance.Summary
+	s.Passed += c.Passed
+	s.Failed += c.Bad()
+	s.Skipped += c.Skipped + c.Pending - c.NotSelected
+	return s.Line()
 }
 
 // wrap breaks s into lines of at most width runes, at spaces.
