@@ -229,12 +229,6 @@ func validateTargetFiles(t mesh.Target, selected []checks.Check) error {
 	return requireCredentials(t.Credentials)
 }
 
-// finishRun prints the run and turns its verdict into the exit code (see
-// writeRun, which also writes the files of --out-dir, --junit and --bundle).
-func (a *app) finishRun(run *reports.Run, format string, verbose bool) error {
-	return a.writeRun(run, format, verbose, outputFlags{})
-}
-
 // color is true when stdout is a terminal and NO_COLOR is not set.
 func (a *app) color() bool { return a.getenv("NO_COLOR") == "" && isTerminal(a.stdout) }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -42,6 +43,7 @@ func secretTarget(t *testing.T, pemIdentity bool, faults ...sandbox.Fault) (map[
 	env := map[string]string{
 		"MESH_URL":              srv.URL(),
 		"MESH_MAILBOX_ID":       "X26ABC1",
+		"MESH_WORKFLOW_ID":      "TEST_WORKFLOW2",
 		"MESH_MAILBOX_PASSWORD": testPassword,
 		"MESH_SHARED_KEY":       testSharedKey,
 		"MESH_CA_BUNDLE":        files.CABundle,
@@ -151,8 +153,26 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		form{"embedded sandbox, token refused", nil, []string{"--sandbox=reject-token"}, exitFailed, nil},
 	)
 	secrets := []string{testPassword, testSharedKey, testKeystorePass, testWrongPassword, testProxyValue}
+	commands := [][]string{
+		{"check"},
+		// The suites against a sandbox that is not embedded wait as for a
+		// real MESH unless told otherwise.
+		{"run", "--poll-interval", "20ms", "--suite-timeout", "10s"},
+	}
 	for _, f := range forms {
-		t.Run(f.name, func(t *testing.T) {
+		for _, command := range commands {
+			t.Run(command[0]+", "+f.name, func(t *testing.T) {
+				testNoSecret(t, command, f.args, f.env, f.code, append(append([]string{}, secrets...), f.keyLines...))
+			})
+		}
+	}
+}
+
+// testNoSecret runs one command in one form with every output at once.
+func testNoSecret(t *testing.T, command, formArgs []string, env map[string]string, code int, secrets []string) {
+	t.Helper()
+	{
+		{
 			for _, outArgs := range [][]string{
 				{"--format", "text"},
 				{"--format", "text", "-v", "--out-dir", "{dir}/out", "--bundle", "{dir}/support.zip", "--junit", "{dir}/ci/junit.xml"},
@@ -163,23 +183,23 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 					t.Fatal(err)
 				}
 				// geo.source-ip may ask the internet for this machine's address.
-				args := append([]string{"check", "--skip", "geo"}, f.args...)
+				args := append(append(append([]string{}, command...), "--skip", "geo"), formArgs...)
 				for _, a := range outArgs {
 					args = append(args, strings.ReplaceAll(a, "{dir}", dir))
 				}
-				r := runCLI(t, f.env, args...)
-				if r.code != f.code {
-					t.Fatalf("%v: exit %d, want %d (the same whatever the formats)\nstdout: %s\nstderr: %s", args, r.code, f.code, r.stdout, r.stderr)
+				r := runCLI(t, env, args...)
+				if r.code != code {
+					t.Fatalf("%v: exit %d, want %d (the same whatever the formats)\nstdout: %s\nstderr: %s", args, r.code, code, r.stdout, r.stderr)
 				}
 				all := written(t, r, dir)
 				if len(outArgs) > 2 && len(all) < 8 {
 					t.Fatalf("%v wrote only %d outputs", args, len(all))
 				}
-				for _, leak := range leaks(all, append(append([]string{}, secrets...), f.keyLines...)) {
+				for _, leak := range leaks(all, secrets) {
 					t.Errorf("%v: %s", args, leak)
 				}
 			}
-		})
+		}
 	}
 }
 
@@ -281,5 +301,42 @@ func TestOutputFlagErrors(t *testing.T) {
 		if r.code != exitCannotRun || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 || !strings.Contains(r.stderr, "meshdoctor: --") {
 			t.Errorf("%v: exit %d, stderr %q: want exit 3 and one line naming the flag", args, r.code, r.stderr)
 		}
+	}
+}
+
+// TestRunReportsAreValid: a real 'run' (checks and conformance) writes a
+// JUnit file that junit-10.xsd accepts (when xmllint is installed), with a
+// suite for each part, and a JSON report with both parts.
+func TestRunReportsAreValid(t *testing.T) {
+	dir := t.TempDir()
+	r := runCLI(t, nil, "run", "--sandbox", "--skip", "geo", "--format", "json", "--out-dir", dir)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	var doc struct {
+		Checks      []map[string]any `json:"checks"`
+		Conformance struct {
+			Specs []map[string]any `json:"specs"`
+		} `json:"conformance"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Checks) == 0 || len(doc.Conformance.Specs) == 0 {
+		t.Fatalf("the JSON report lacks checks or specs: %d, %d", len(doc.Checks), len(doc.Conformance.Specs))
+	}
+	junit := mustRead(t, filepath.Join(dir, "junit.xml"))
+	for _, suite := range []string{`<testsuite name="meshdoctor checks"`, `<testsuite name="meshdoctor conformance"`} {
+		if !bytes.Contains(junit, []byte(suite)) {
+			t.Errorf("junit.xml lacks %s", suite)
+		}
+	}
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Skip("xmllint not installed: junit.xml not validated against junit-10.xsd")
+	}
+	out, err := exec.Command(xmllint, "--noout", "--nonet", "--schema", filepath.Join("..", "..", "reports", "testdata", "junit-10.xsd"), filepath.Join(dir, "junit.xml")).CombinedOutput()
+	if err != nil {
+		t.Errorf("junit-10.xsd refuses the run's junit.xml: %v\n%s", err, out)
 	}
 }

@@ -92,7 +92,7 @@ func (a *app) mainJob(ctx context.Context, f checkFlags, cf conformFlags) error 
 		return errInterrupted
 	}
 	run.Finish(time.Now().UTC())
-	return a.finishRun(run, f.format, f.verbose)
+	return a.writeRun(run, f.format, f.verbose, f.out)
 }
 
 // unmetNeeds names the first needed check that did not pass (or warn).
