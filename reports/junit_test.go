@@ -23,7 +23,10 @@ func junitRuns() map[string]*Run {
 	odd.Checks[0].Duration = 927425 * time.Nanosecond // 0.000927425 s: the decimals junit-10.xsd's users choke on
 	odd.Checks[1].Duration = -time.Second
 	odd.Duration = 36 * time.Hour
+	conform := fixtureConformanceRun()
+	conform.Command, conform.Checks = "conform", nil
 	return map[string]*Run{
+		"conform":     conform,
 		"fixture":     fixtureRun(),
 		"conformance": fixtureConformanceRun(),
 		"empty":       {Command: "check", Tool: NewTool("dev")},
@@ -227,6 +230,27 @@ func TestJUnitStructure(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJUnitSuites: a suite per part that ran; the whole catalogue listed,
+// what the filter left out as skipped.
+func TestJUnitSuites(t *testing.T) {
+	for name, want := range map[string][]string{
+		"fixture": {"meshdoctor checks"}, "conformance": {"meshdoctor checks", "meshdoctor conformance"},
+		"conform": {"meshdoctor conformance"}, "empty": {"meshdoctor checks"},
+	} {
+		root := parseXML(t, renderJUnit(t, junitRuns()[name]))
+		var got []string
+		for _, s := range root.children {
+			got = append(got, s.attrs["name"])
+			if s.attrs["name"] == "meshdoctor conformance" && s.attrs["tests"] != "5" {
+				t.Errorf("%s: the conformance suite lists %s specs, want the catalogue's 5", name, s.attrs["tests"])
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: suites %v, want %v", name, got, want)
+		}
 	}
 }
 
