@@ -27,9 +27,9 @@ type conformFlags struct {
 	pollInterval time.Duration
 	chunkSize    string
 	failFast     bool
-	junit        string
 	format       string
 	verbose      bool
+	out          outputFlags
 }
 
 func (a *app) conformCommand() *cobra.Command {
@@ -84,9 +84,9 @@ configuration error, or live MESH without --allow-live; 3 meshdoctor could not r
 	fl.DurationVar(&f.pollInterval, "poll-interval", 0, "how often to look again while waiting (default 5s; 50ms with --sandbox)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "", "chunk size of the chunked specs (default 6MiB; 16KiB with --sandbox)")
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failed spec (clean-up still runs)")
-	fl.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to this file")
 	fl.StringVar(&f.format, "format", "text", "output on stdout: text or json")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show what each spec recorded, not only for failures")
+	f.out.register(fl, false)
 	return cmd
 }
 
@@ -117,8 +117,6 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 	case err != nil && rep == nil:
 		return cannotRunError{err}
 	}
-	// err may still be set: the suites ran and only the JUnit file
-	// failed; the report is printed first, the error returned last.
 
 	run := &reports.Run{
 		Schema:      reports.Schema,
@@ -131,28 +129,15 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 	run.Target.Sandbox = sandboxed
 	run.Finish(time.Now())
 
-	switch f.format {
-	case "json":
-		if werr := reports.WriteJSON(a.stdout, run); werr != nil {
-			return cannotRunError{werr}
-		}
-	default:
-		fmt.Fprintln(a.stdout, reports.Heading(run))
-		fmt.Fprintln(a.stdout)
-		if werr := reports.WriteConformance(a.stdout, rep, reports.TextOptions{Verbose: f.verbose, Color: a.color()}); werr != nil {
-			return cannotRunError{werr}
-		}
-	}
+	// One writer for every format and file, through the run's redaction.
+	werr := a.writeRun(run, f.format, f.verbose, f.out)
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
 	if err != nil {
 		return cannotRunError{err}
 	}
-	if !rep.Summary.OK {
-		return failedError{rep.Summary.Line()}
-	}
-	return nil
+	return werr
 }
 
 // listCatalogue prints every spec: ID, labels and sentence (text), or the
@@ -167,7 +152,6 @@ func (a *app) suiteOptions(f conformFlags, t mesh.Target, sandboxed bool) (suite
 		FailFast:     f.failFast,
 		Timeout:      f.timeout,
 		PollInterval: f.pollInterval,
-		JUnitFile:    f.junit,
 		AllowLive:    f.target.allowLive,
 	}
 	if f.timeout < 0 || f.pollInterval < 0 {

@@ -189,7 +189,7 @@ func TestConformJUnitUnwritable(t *testing.T) {
 	if r.code != exitCannotRun {
 		t.Fatalf("exit %d, want 3\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "PASS  MESH-HANDSHAKE-001") || strings.Count(r.stderr, "write JUnit report") != 1 {
+	if !strings.Contains(r.stdout, "PASS  MESH-HANDSHAKE-001") || strings.Count(r.stderr, "--junit: write ") != 1 {
 		t.Fatalf("want the report on stdout and the error once on stderr\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
 	}
 }
