@@ -54,9 +54,6 @@ type Options struct {
 	// only the live-safe specs run.
 	AllowLive bool
 
-	// JUnitFile, when set, receives a JUnit XML report written from the
-	// suite's own model (strict consumers refuse Ginkgo's own).
-	JUnitFile string
 	// Progress receives a line per finished spec; nil for none. Ginkgo's
 	// own reporter never writes anywhere.
 	Progress io.Writer

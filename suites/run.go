@@ -28,7 +28,7 @@ var ginkgoMu sync.Mutex
 // Run runs the catalogue (or the part Options selects) against
 // Options.Target and returns a report of every spec. The error is for runs
 // that could not start: a *ConfigError or ErrLiveRefused (the caller's
-// input), or a failure to write the JUnit file; failed specs are in the
+// input); failed specs are in the
 // report, not the error.
 //
 // Cancelling ctx stops the run: the current spec's requests are cancelled,
@@ -72,11 +72,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, errors.New("conformance suite ended without a report")
 	}
 	report.Cleanup = e.cleanup
-	if o.JUnitFile != "" {
-		if err := WriteJUnitFile(o.JUnitFile, report); err != nil {
-			return report, err
-		}
-	}
 	return report, nil
 }
 
