@@ -3,6 +3,8 @@ package checks
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -291,4 +293,61 @@ func sandboxTarget(t *testing.T, cfg sandbox.Config) (*sandbox.Server, mesh.Targ
 		t.Fatal(err)
 	}
 	return srv, target
+}
+
+func TestServerNamesAndRefusals(t *testing.T) {
+	h, _ := serverCert(t)
+	ca := caFile(t, h)
+	cnOnly, err := h.IssueServer(pki.LeafOptions{CommonName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := h.IssueServer(pki.LeafOptions{CommonName: "other.example", DNSNames: []string{"other.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := h.IssueClient(pki.LeafOptions{CommonName: pki.ClientCommonName("X26ABC1", "X26")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "client-key.pem")
+	certFile := filepath.Join(t.TempDir(), "client.pem")
+	keyPEM, _ := pki.EncodePrivateKeyPEM(client.Key)
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	os.WriteFile(certFile, pki.EncodeCertificatesPEM(client.Cert, h.SubCA.Cert), 0o600)
+
+	serveHTTPS := func(cert pki.KeyPair) string {
+		return listen(t, func(c net.Conn) {
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLSCertificate(h.SubCA.Cert)}})
+			(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}).Serve(&oneConn{c: tc})
+		})
+	}
+	// A TLS 1.2 server that drops the connection, without an alert, once it
+	// has the client's certificate: how some front ends refuse one.
+	dropper := listen(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{
+			Certificates: []tls.Certificate{testServer.TLSCertificate(h.SubCA.Cert)},
+			MaxVersion:   tls.VersionTLS12,
+			ClientAuth:   tls.RequireAnyClientCert,
+			VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error {
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+				return errors.New("refused")
+			},
+		})
+		tc.Handshake()
+	})
+	creds := mesh.Credentials{Mailbox: "X26ABC1", Password: "pw", SharedKey: "key"}
+	_, port, _ := net.SplitHostPort(serveHTTPS(cnOnly))
+	res := runAt(t, mesh.Target{URL: "https://localhost:" + port, CABundle: ca, Credentials: creds}, Options{}, "tls.server")
+	expect(t, res, "tls.server", Pass, "trusted")
+	if got, _ := res["tls.server"].Evidence.Get("host name"); !strings.Contains(got, "CN") {
+		t.Errorf("a CN-only certificate (HSCN style) should be accepted and said so, evidence %q", got)
+	}
+	res = runAt(t, mesh.Target{URL: "https://" + serveHTTPS(other), CABundle: ca, Credentials: creds}, Options{}, "tls.server")
+	expect(t, res, "tls.server", Fail, "is for other.example, not 127.0.0.1", "host")
+
+	res = runAt(t, mesh.Target{URL: "https://" + dropper, CABundle: ca, Credentials: creds, CertFile: certFile, KeyFile: keyFile}, Options{}, "tls.client-auth")
+	expect(t, res, "tls.server", Pass)
+	expect(t, res, "tls.client-auth", Fail, "closed as soon as it had our certificate")
 }

@@ -47,6 +47,8 @@ func judgeClientAuth(ctx context.Context, f *Facts) Verdict {
 	switch {
 	case alert != "" && clientCertAlert(alert):
 		return v(refusedCertificate(f, t, "the TLS alert "+alertName(alert)+" ("+alert+")"))
+	case closedAfterClientCert(t):
+		return v(refusedCertificate(f, t, "the connection being closed as soon as it had our certificate"))
 	case x.Status == 400 && mentionsCertificate(x.Body):
 		return v(refusedCertificate(f, t, "HTTP 400 \""+gist(x.Body)+"\" (how MESH over HSCN refuses a certificate)"))
 	case x.Err != nil && (classifyNet(x.Err) == failReset || classifyNet(x.Err) == failClosed) && t.ClientCert != nil && t.Requested:

@@ -55,7 +55,7 @@ func judgeTLSServer(ctx context.Context, f *Facts) Verdict {
 	if t.VerifyErr != nil {
 		return v(verifyFailure(f, t))
 	}
-	if t.Err != nil && !clientCertAlert(remoteAlert(t.Err)) {
+	if t.Err != nil && !clientCertAlert(remoteAlert(t.Err)) && !closedAfterClientCert(t) {
 		return v(tlsHandshakeFailure(t.Err, ep.HostPort()))
 	}
 	leaf := t.Presented[0]
@@ -280,4 +280,12 @@ func bundleSpineCAs(path string) string {
 		return fmt.Sprintf("%d certificate(s), none of them an NHS Spine CA", len(certs))
 	}
 	return strings.Join(names, "; ")
+}
+
+// closedAfterClientCert reports a TLS 1.2 handshake that the server broke off
+// after it had shown a trusted certificate and asked for ours: its verdict
+// on our certificate (tls.client-auth's to judge), not a fault of its own.
+func closedAfterClientCert(t *TLSFacts) bool {
+	k := classifyNet(t.Err)
+	return t.Requested && len(t.Presented) > 0 && t.VerifyErr == nil && (k == failClosed || k == failReset)
 }
