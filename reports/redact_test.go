@@ -91,3 +91,14 @@ func TestNewTargetSecrets(t *testing.T) {
 		t.Errorf("an unreadable keystore should be named with its error: %+v", certs)
 	}
 }
+
+// NHS's public sandbox credentials are not secrets, and hiding "password"
+// would blank the word out of prose; any other value given from the
+// environment is hidden.
+func TestPublishedSandboxCredentialsAreNotRedacted(t *testing.T) {
+	tg := mesh.Target{Credentials: mesh.Credentials{Mailbox: "X26ABC1", Password: "password", SharedKey: "Sh4red-from-env"}}
+	r := &Run{Target: NewTarget(tg, map[string]string{"password": "MESH_MAILBOX_PASSWORD", "shared_key": "MESH_SHARED_KEY"})}
+	if got := r.Redactor().String("the password and Sh4red-from-env"); got != "the password and [REDACTED]" {
+		t.Errorf("got %q", got)
+	}
+}
