@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"net/url"
 	"runtime"
 	"sort"
 	"strings"
@@ -107,6 +108,12 @@ func NewTarget(t mesh.Target, sources map[string]string) Target {
 	} {
 		if value != "" && !publishedSource(sources[name]) && !publishedValue[value] {
 			out.secrets = append(out.secrets, value)
+		}
+	}
+	// A password in the URL itself (https://user:secret@host) is a secret too.
+	if u, err := url.Parse(t.URL); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			out.secrets = append(out.secrets, pw)
 		}
 	}
 	sort.Strings(out.secrets)

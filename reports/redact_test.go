@@ -102,3 +102,11 @@ func TestPublishedSandboxCredentialsAreNotRedacted(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestPasswordInTheURLIsRedacted(t *testing.T) {
+	tg := mesh.Target{URL: "https://meshuser:url-s3cret@mesh.example.test"}
+	r := &Run{Target: NewTarget(tg, nil)}
+	if got := r.Redactor().String("dialled https://meshuser:url-s3cret@mesh.example.test"); strings.Contains(got, "url-s3cret") {
+		t.Errorf("got %q", got)
+	}
+}
