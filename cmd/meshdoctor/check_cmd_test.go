@@ -139,6 +139,7 @@ func TestCheckUsageErrors(t *testing.T) {
 		{"unknown skip", nil, []string{"check", "--sandbox", "--skip", "geo.nope"}, `unknown check "geo.nope"`},
 		{"unknown env", secrets, []string{"check", "--env", "staging", "--mailbox", "X26ABC1"}, "unknown MESH environment"},
 		{"malformed url", secrets, []string{"check", "--url", "msg.intspineservices.nhs.uk", "--mailbox", "X26ABC1"}, "must look like https://host"},
+		{"password typed into the url", secrets, []string{"check", "--url", "ftp://bob:hunter22@mesh.example", "--mailbox", "X26ABC1"}, "bob:[REDACTED]@"},
 		{"missing password", map[string]string{"MESH_SHARED_KEY": "k"}, []string{"check", "--env", "int", "--mailbox", "X26ABC1"}, "MESH_MAILBOX_PASSWORD"},
 		{"missing shared key", map[string]string{"MESH_MAILBOX_PASSWORD": "p"}, []string{"check", "--env", "int", "--mailbox", "X26ABC1"}, "MESH_SHARED_KEY"},
 		{"unreadable keystore", secrets, []string{"check", "--env", "int", "--mailbox", "X26ABC1", "--keystore", filepath.Join(dir, "nope.p12")}, "cannot read the keystore"},
@@ -163,6 +164,9 @@ func TestCheckUsageErrors(t *testing.T) {
 			}
 			if r.stdout != "" {
 				t.Fatalf("a usage error printed on stdout: %s", r.stdout)
+			}
+			if strings.Contains(r.stderr, "hunter22") {
+				t.Fatalf("the password typed into the URL was echoed: %s", r.stderr)
 			}
 		})
 	}

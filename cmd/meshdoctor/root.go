@@ -7,11 +7,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshdoctor/meshdoctor/reports"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -64,7 +67,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	case code == exitFailed:
 		// The job printed its findings and summary already.
 	default:
-		fmt.Fprintf(stderr, "meshdoctor: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "meshdoctor: %s\n", oneLine(redactError(err.Error())))
 		if code == exitUsage {
 			fmt.Fprintln(stderr, "Run 'meshdoctor help' for usage.")
 		}
@@ -73,6 +76,17 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// urlPassword is the password part of a URL's user information.
+var urlPassword = regexp.MustCompile(`(://[^/:@\s]*:)[^@/\s]+@`)
+
+// redactError keeps secrets out of an error line: a password written into
+// a URL (a mistyped --url or proxy), a token's HMAC, a private key. The
+// values of configured secrets never reach error messages in the first
+// place; this catches what a user typed where a secret does not belong.
+func redactError(msg string) string {
+	return reports.NewRedactor().String(urlPassword.ReplaceAllString(msg, "${1}"+reports.Redacted+"@"))
+}
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
