@@ -85,6 +85,14 @@ func configErrorf(format string, args ...any) error {
 	return &ConfigError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// Validate reports what would stop Run before it starts (a *ConfigError or
+// ErrLiveRefused), so a caller can refuse bad input before doing anything
+// else, such as running the checks first.
+func (o Options) Validate() error {
+	_, err := o.withDefaults()
+	return err
+}
+
 // withDefaults fills the zero fields and checks what Ginkgo would otherwise
 // check by exiting the process.
 func (o Options) withDefaults() (Options, error) {
@@ -114,7 +122,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, err
 	}
 	t := &o.Target
-	t.Credentials.Mailbox = strings.ToUpper(strings.TrimSpace(t.Credentials.Mailbox))
+	t.Credentials.Mailbox = strings.TrimSpace(t.Credentials.Mailbox)
 	t.Recipient = strings.ToUpper(strings.TrimSpace(t.Recipient))
 	if t.Recipient == "" {
 		t.Recipient = t.Credentials.Mailbox
@@ -122,6 +130,9 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case t.Credentials.Mailbox == "":
 		return o, configErrorf("no mailbox: the suites need the mailbox id to test")
+	case t.Credentials.Mailbox != strings.ToUpper(t.Credentials.Mailbox):
+		// Not corrected: the user's own client would be refused with 403.
+		return o, configErrorf("mailbox %q has lower-case letters; MESH refuses tokens that do not use the upper-case id: use %s", t.Credentials.Mailbox, strings.ToUpper(t.Credentials.Mailbox))
 	case t.Credentials.Password == "":
 		return o, configErrorf("no mailbox password (MESH_MAILBOX_PASSWORD)")
 	case t.Credentials.SharedKey == "":

@@ -247,7 +247,7 @@ func (c cancelAfter) Write(p []byte) (int, error) {
 func TestOptionErrors(t *testing.T) {
 	base := Options{Target: mesh.Target{
 		URL:         "https://127.0.0.1:1",
-		Credentials: mesh.Credentials{Mailbox: "x26abc1", Password: "p", SharedKey: "k"},
+		Credentials: mesh.Credentials{Mailbox: "X26ABC1", Password: "p", SharedKey: "k"},
 		Workflow:    "WF",
 	}}
 	tests := []struct {
@@ -262,6 +262,7 @@ func TestOptionErrors(t *testing.T) {
 		{"recipient without credentials", func(o *Options) { o.Target.Recipient = "X26ABC2" }, "MESH_RECIPIENT_PASSWORD"},
 		{"poll longer than timeout", func(o *Options) { o.Timeout, o.PollInterval = time.Second, time.Minute }, "poll interval"},
 		{"no target", func(o *Options) { o.Target.URL = "" }, "--env"},
+		{"lower-case mailbox", func(o *Options) { o.Target.Credentials.Mailbox = "x26abc1" }, "use X26ABC1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

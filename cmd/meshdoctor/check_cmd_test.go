@@ -235,3 +235,16 @@ func TestRunSkipsConformanceWhenTheHandshakeFails(t *testing.T) {
 		t.Fatalf("conformance: %+v", doc.Conformance.Specs[:min(2, len(doc.Conformance.Specs))])
 	}
 }
+
+func TestLowerCaseMailboxInRunAndConform(t *testing.T) {
+	_, profile := startTestSandbox(t)
+	env := map[string]string{"MESH_PROFILE": profile}
+	r := runCLI(t, env, "run", "--mailbox", "x26abc1", "--workflow", "TEST_WORKFLOW2")
+	if r.code != exitFailed || !strings.Contains(r.stdout, "lower-case") || !strings.Contains(r.stdout, "specs skipped") {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, env, "conform", "--mailbox", "x26abc1", "--workflow", "TEST_WORKFLOW2")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "use X26ABC1") {
+		t.Fatalf("conform: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,6 +71,13 @@ func (a *app) mainJob(ctx context.Context, f checkFlags, cf conformFlags) error 
 	if err != nil {
 		return err
 	}
+	// A lower-case mailbox is auth.credentials' finding to report (and the
+	// suites are then skipped), not a reason to refuse the whole run.
+	check := opts
+	check.Target.Credentials.Mailbox = strings.ToUpper(check.Target.Credentials.Mailbox)
+	if err := check.Validate(); err != nil {
+		return usageError{err}
+	}
 	run, err := a.runChecksOn(ctx, f, "run", target, sources)
 	if err != nil {
 		return err
@@ -102,8 +110,11 @@ func unmetNeeds(run *reports.Run, needs []string) string {
 		switch {
 		case !ok:
 			return id + " was not run"
+		case r.Status == checks.Skip:
+			// Its skip names the failure behind it.
+			return fmt.Sprintf("%s did not run (%s)", id, strings.TrimPrefix(r.Summary, "skipped: "))
 		case r.Status != checks.Pass && r.Status != checks.Warn:
-			return fmt.Sprintf("%s %s", id, map[checks.Status]string{checks.Fail: "failed", checks.Error: "could not be checked", checks.Skip: "was skipped"}[r.Status])
+			return fmt.Sprintf("%s %s", id, map[checks.Status]string{checks.Fail: "failed", checks.Error: "could not be checked"}[r.Status])
 		}
 	}
 	return ""
