@@ -89,7 +89,7 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 				looked = append(looked, p.Path)
 			}
 			return Skipf("no GeoIP country database found, so the source address cannot be judged: run 'meshdoctor geo update'").
-				With("looked_in", strings.Join(looked, ", ")).
+				With("looked in", strings.Join(looked, ", ")).
 				Fix("Run 'meshdoctor geo update' to download DB-IP's free country database (no account needed), " +
 					"or pass --geoip-db FILE (or set MESHDOCTOR_GEOIP_DB) to use a MaxMind GeoLite2/GeoIP2 Country or City database.")
 		}
@@ -100,9 +100,9 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 	info := db.Info()
 	dbEvidence := Evidence{
 		{"database", info.Path},
-		{"database_type", info.Type},
-		{"database_built", info.Built.Format(time.DateOnly)},
-		{"database_source", place.Source},
+		{"database type", info.Type},
+		{"database built", info.Built.Format(time.DateOnly)},
+		{"database source", place.Source},
 	}
 
 	// The addresses to judge, with the way each was found.
@@ -180,9 +180,9 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 					// reach MESH: the proxy's egress is what MESH sees.
 					continue
 				}
-				key := "nat"
+				key := "NAT"
 				if la.Is6() {
-					key = "nat_ipv6"
+					key = "NAT IPv6"
 				}
 				if la == c.addr {
 					extra = append(extra, Fact{key, fmt.Sprintf("none: this machine's own address %s is what MESH sees", la)})
@@ -192,7 +192,7 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 			}
 		}
 		if local.err != nil && !loopback {
-			extra = append(extra, Fact{"local_address", "unknown: " + local.err.Error()})
+			extra = append(extra, Fact{"local address", "unknown: " + local.err.Error()})
 		}
 	}
 
@@ -201,9 +201,9 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 	for i, c := range cands {
 		suffix := ""
 		if i > 0 {
-			suffix = "_" + strconv.Itoa(i+1)
+			suffix = " " + strconv.Itoa(i+1)
 		}
-		ev = append(ev, Fact{"address" + suffix, c.addr.String()}, Fact{"found_by" + suffix, c.method})
+		ev = append(ev, Fact{"address" + suffix, c.addr.String()}, Fact{"found by" + suffix, c.method})
 		if sc := geo.ScopeOf(c.addr); sc != geo.Public {
 			errs = append(errs, fmt.Sprintf("%s answered %s, %s: this is not the address MESH sees", c.method, c.addr, sc.Describe()))
 			continue
@@ -219,10 +219,10 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 		}
 		ev = append(ev, Fact{"country" + suffix, countryText(loc.Country, loc.CountryName)})
 		if loc.Registered != "" {
-			ev = append(ev, Fact{"registered_country" + suffix, loc.Registered})
+			ev = append(ev, Fact{"registered country" + suffix, loc.Registered})
 		}
 		if loc.Represented != "" {
-			ev = append(ev, Fact{"represented_country" + suffix, loc.Represented})
+			ev = append(ev, Fact{"represented country" + suffix, loc.Represented})
 		}
 		if loc.Network.IsValid() {
 			ev = append(ev, Fact{"network" + suffix, loc.Network.String()})
@@ -247,7 +247,7 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 		stale := fmt.Sprintf("the GeoIP database is stale (built %s, more than %d days ago)",
 			info.Built.Format(time.DateOnly), int(geo.StaleAfter.Hours()/24))
 		warnings = append(warnings, stale)
-		dbEvidence = append(dbEvidence, Fact{"database_stale", stale})
+		dbEvidence = append(dbEvidence, Fact{"database stale", stale})
 	}
 	ev = append(ev, extra...)
 	ev = append(ev, dbEvidence...)

@@ -105,21 +105,21 @@ func TestGeoSourceIPGiven(t *testing.T) {
 		want     want
 	}{
 		{"UK address", intTarget, geotest.GB, d.country, want{Pass, []string{"81.2.69.142 geolocates to the UK (GB)"},
-			map[string]string{"address": "81.2.69.142", "found_by": "--source-ip", "country": "United Kingdom (GB)",
-				"registered_country": "GB", "network": "81.2.69.0/24", "database": d.country, "database_type": "GeoLite2-Country",
-				"database_built": "2026-11-10", "database_source": "--geoip-db"}, ""}},
+			map[string]string{"address": "81.2.69.142", "found by": "--source-ip", "country": "United Kingdom (GB)",
+				"registered country": "GB", "network": "81.2.69.0/24", "database": d.country, "database type": "GeoLite2-Country",
+				"database built": "2026-11-10", "database source": "--geoip-db"}, ""}},
 		{"UK IPv6 address", intTarget, geotest.GBv6, d.country, want{Pass, []string{"2a02:8010::1", "GB"}, map[string]string{"network": "2a02:8010::/32"}, ""}},
-		{"city database", intTarget, geotest.GB, d.city, want{Pass, []string{"GB"}, map[string]string{"database_type": "GeoIP2-City"}, ""}},
+		{"city database", intTarget, geotest.GB, d.city, want{Pass, []string{"GB"}, map[string]string{"database type": "GeoIP2-City"}, ""}},
 		{"flat country_code database", intTarget, geotest.GB, d.flat, want{Pass, []string{"GB"}, map[string]string{"country": "GB"}, ""}},
 		{"French address", intTarget, geotest.FR, d.country, want{Fail, []string{"90.0.1.3 geolocates to France (FR)", "not the UK"},
 			map[string]string{"country": "France (FR)"}, "UK"}},
 		{"French address, flat database", intTarget, geotest.FR, d.flat, want{Fail, []string{"90.0.1.3", "FR"}, nil, "HSCN"}},
 		{"anycast US address", intTarget, geotest.US, d.country, want{Fail, []string{"United States (US)"}, map[string]string{"flags": "anycast"}, "UK"}},
 		{"anonymous proxy", intTarget, geotest.Proxy, d.country, want{Warn, []string{"5.5.5.5", "anonymous proxy"},
-			map[string]string{"flags": "anonymous proxy", "registered_country": "GB"}, "--source-ip"}},
-		{"satellite provider in GB", intTarget, geotest.Satellite, d.country, want{Warn, []string{"satellite provider"}, map[string]string{"registered_country": "NG"}, ""}},
-		{"stale database", intTarget, geotest.GB, d.old, want{Warn, []string{"stale", "2026-08-01"}, map[string]string{"database_built": "2026-08-01", "database_stale": "more than 60 days"}, "geo update"}},
-		{"stale database, French address", intTarget, geotest.FR, d.old, want{Fail, []string{"France"}, map[string]string{"database_stale": "2026-08-01"}, "UK"}},
+			map[string]string{"flags": "anonymous proxy", "registered country": "GB"}, "--source-ip"}},
+		{"satellite provider in GB", intTarget, geotest.Satellite, d.country, want{Warn, []string{"satellite provider"}, map[string]string{"registered country": "NG"}, ""}},
+		{"stale database", intTarget, geotest.GB, d.old, want{Warn, []string{"stale", "2026-08-01"}, map[string]string{"database built": "2026-08-01", "database stale": "more than 60 days"}, "geo update"}},
+		{"stale database, French address", intTarget, geotest.FR, d.old, want{Fail, []string{"France"}, map[string]string{"database stale": "2026-08-01"}, "UK"}},
 		{"address not in the database", intTarget, "1.1.1.1", d.country, want{Error, []string{"1.1.1.1 is not in the GeoIP database"}, nil, "geo update"}},
 		{"private address", intTarget, "10.1.2.3", d.country, want{Error, []string{"10.1.2.3 is a private address", "this is not the address MESH sees"}, map[string]string{"scope": "private"}, "gateway"}},
 		{"CGNAT address", intTarget, "100.64.7.7", d.country, want{Error, []string{"carrier-grade NAT", "not the address MESH sees"}, nil, ""}},
@@ -147,7 +147,7 @@ func TestGeoSourceIPNoDatabase(t *testing.T) {
 	for _, ip := range []string{geotest.GB, geotest.FR} {
 		env := offlineEnv(t, "")
 		v := judge(t, intTarget, Options{SourceIP: ip}, env)
-		want{Skip, []string{"no GeoIP country database", "run 'meshdoctor geo update'"}, map[string]string{"looked_in": env.search.CacheDir}, "meshdoctor geo update"}.check(t, v)
+		want{Skip, []string{"no GeoIP country database", "run 'meshdoctor geo update'"}, map[string]string{"looked in": env.search.CacheDir}, "meshdoctor geo update"}.check(t, v)
 	}
 }
 
@@ -169,11 +169,11 @@ func TestGeoSourceIPDiscovered(t *testing.T) {
 		proxy  string
 	}{
 		{"HTTPS service says GB", sandbox, geo.Discoverer{Services: []string{gb}, TLS: tlsGB}, want{Pass, []string{"81.2.69.142 geolocates to the UK"},
-			map[string]string{"found_by": gb, "database_type": "GeoLite2-Country"}, ""}, ""},
-		{"HTTPS service says FR", sandbox, geo.Discoverer{Services: []string{fr}, TLS: tlsFR}, want{Fail, []string{"90.0.1.3 geolocates to France"}, map[string]string{"found_by": fr}, "HSCN"}, ""},
-		{"DNS methods only", sandbox, geo.Discoverer{DNS: geotest.DNSMethods(agreeGB)}, want{Pass, []string{"GB"}, map[string]string{"found_by": "DNS OpenDNS (IPv4)"}, ""}, ""},
+			map[string]string{"found by": gb, "database type": "GeoLite2-Country"}, ""}, ""},
+		{"HTTPS service says FR", sandbox, geo.Discoverer{Services: []string{fr}, TLS: tlsFR}, want{Fail, []string{"90.0.1.3 geolocates to France"}, map[string]string{"found by": fr}, "HSCN"}, ""},
+		{"DNS methods only", sandbox, geo.Discoverer{DNS: geotest.DNSMethods(agreeGB)}, want{Pass, []string{"GB"}, map[string]string{"found by": "DNS OpenDNS (IPv4)"}, ""}, ""},
 		{"methods disagree", sandbox, geo.Discoverer{Services: []string{gb}, TLS: tlsGB, DNS: geotest.DNSMethods(sayFR)}, want{Warn, []string{"disagree"},
-			map[string]string{"answers": "DNS Google (IPv4) = 90.0.1.3", "found_by": gb}, ""}, ""},
+			map[string]string{"answers": "DNS Google (IPv4) = 90.0.1.3", "found by": gb}, ""}, ""},
 		{"methods disagree behind a proxy", intTarget, geo.Discoverer{Services: []string{gb}, TLS: tlsGB, DNS: geotest.DNSMethods(sayFR)}, want{Warn, []string{"disagree", "through a proxy", "DNS goes direct"},
 			map[string]string{"proxy": "proxy.example:3128", "address": geotest.GB}, ""}, "http://user:secret-proxy-pw@proxy.example:3128"},
 		{"service sees a loopback address", sandbox, geo.Discoverer{Services: []string{self}, TLS: tlsSelf}, want{Error, []string{"127.0.0.1", "loopback", "not the address MESH sees"}, nil, "--source-ip"}, ""},
@@ -227,7 +227,7 @@ func TestGeoSourceIPRunOffline(t *testing.T) {
 		if res[0].Status != status {
 			t.Errorf("%s: %s, want %s: %s", ip, res[0].Status, status, res[0].Summary)
 		}
-		if src, _ := res[0].Evidence.Get("database_source"); status != Error && src != "MESHDOCTOR_GEOIP_DB" {
+		if src, _ := res[0].Evidence.Get("database source"); status != Error && src != "MESHDOCTOR_GEOIP_DB" {
 			t.Errorf("%s: database source %q", ip, src)
 		}
 	}
@@ -267,12 +267,12 @@ func TestGeoSourceIPNAT(t *testing.T) {
 		not   string
 	}{
 		{"behind NAT", mustAddrs("192.168.1.10"), false, nil, want{Pass, []string{"81.2.69.142 geolocates to the UK"},
-			map[string]string{"nat": "behind NAT: this machine's address toward MESH is 192.168.1.10 (private); MESH sees the gateway's address 81.2.69.142"}, ""}, ""},
-		{"no NAT", mustAddrs(geotest.GB), false, nil, want{Pass, nil, map[string]string{"nat": "none: this machine's own address 81.2.69.142"}, ""}, ""},
+			map[string]string{"NAT": "behind NAT: this machine's address toward MESH is 192.168.1.10 (private); MESH sees the gateway's address 81.2.69.142"}, ""}, ""},
+		{"no NAT", mustAddrs(geotest.GB), false, nil, want{Pass, nil, map[string]string{"NAT": "none: this machine's own address 81.2.69.142"}, ""}, ""},
 		{"through a proxy, NAT says nothing", mustAddrs("192.168.1.10"), true, nil, want{Pass, nil, map[string]string{"proxy": "proxy.example:3128"}, ""}, "nat"},
-		{"IPv6 egress in France, MESH over IPv4 only", mustAddrs("192.168.1.10"), false, ipv6FR(), want{Pass, []string{"81.2.69.142"}, nil, ""}, "address_2"},
+		{"IPv6 egress in France, MESH over IPv4 only", mustAddrs("192.168.1.10"), false, ipv6FR(), want{Pass, []string{"81.2.69.142"}, nil, ""}, "address 2"},
 		{"IPv6 egress in France, MESH over both", mustAddrs("192.168.1.10", "2a02:8010::99"), false, ipv6FR(), want{Fail, []string{"2001:660::1 geolocates to France"},
-			map[string]string{"address_2": "2001:660::1", "found_by_2": "DNS Google (IPv4)"}, "UK"}, ""},
+			map[string]string{"address 2": "2001:660::1", "found by 2": "DNS Google (IPv4)"}, "UK"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
