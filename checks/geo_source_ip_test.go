@@ -269,7 +269,7 @@ func TestGeoSourceIPNAT(t *testing.T) {
 		{"behind NAT", mustAddrs("192.168.1.10"), false, nil, want{Pass, []string{"81.2.69.142 geolocates to the UK"},
 			map[string]string{"NAT": "behind NAT: this machine's address toward MESH is 192.168.1.10 (private); MESH sees the gateway's address 81.2.69.142"}, ""}, ""},
 		{"no NAT", mustAddrs(geotest.GB), false, nil, want{Pass, nil, map[string]string{"NAT": "none: this machine's own address 81.2.69.142"}, ""}, ""},
-		{"through a proxy, NAT says nothing", mustAddrs("192.168.1.10"), true, nil, want{Pass, nil, map[string]string{"proxy": "proxy.example:3128"}, ""}, "nat"},
+		{"through a proxy, NAT says nothing", mustAddrs("192.168.1.10"), true, nil, want{Pass, nil, map[string]string{"proxy": "proxy.example:3128"}, ""}, "NAT"},
 		{"IPv6 egress in France, MESH over IPv4 only", mustAddrs("192.168.1.10"), false, ipv6FR(), want{Pass, []string{"81.2.69.142"}, nil, ""}, "address 2"},
 		{"IPv6 egress in France, MESH over both", mustAddrs("192.168.1.10", "2a02:8010::99"), false, ipv6FR(), want{Fail, []string{"2001:660::1 geolocates to France"},
 			map[string]string{"address 2": "2001:660::1", "found by 2": "DNS Google (IPv4)"}, "UK"}, ""},
