@@ -521,7 +521,7 @@ func (f *Facts) tlsConfig(base *tls.Config, ep Endpoint, t *TLSFacts) *tls.Confi
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		once.Lock()
 		defer once.Unlock()
-		chains, cnOnly, err := verifyServer(cs.PeerCertificates, roots, ep, f.Now())
+		chains, cnOnly, err := pki.VerifyServer(cs.PeerCertificates, roots, ep.Host, f.Now())
 		if first {
 			first = false
 			t.Presented, t.Chains, t.CNOnly, t.VerifyErr = cs.PeerCertificates, chains, cnOnly, err
@@ -530,33 +530,6 @@ func (f *Facts) tlsConfig(base *tls.Config, ep Endpoint, t *TLSFacts) *tls.Confi
 		return err
 	}
 	return cfg
-}
-
-// verifyServer verifies a server chain as MESH clients do: against the
-// roots, for the host (by CN when the certificate has no SANs, as HSCN
-// certificates do), for server authentication.
-func verifyServer(presented []*x509.Certificate, roots *x509.CertPool, ep Endpoint, now time.Time) ([][]*x509.Certificate, bool, error) {
-	if len(presented) == 0 {
-		return nil, false, errors.New("the server sent no certificate")
-	}
-	inter := x509.NewCertPool()
-	for _, c := range presented[1:] {
-		inter.AddCert(c)
-	}
-	opts := x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	chains, err := presented[0].Verify(opts)
-	if err != nil {
-		return nil, false, err
-	}
-	leaf := presented[0]
-	if err := leaf.VerifyHostname(ep.Host); err != nil {
-		if len(leaf.DNSNames) == 0 && len(leaf.IPAddresses) == 0 && strings.EqualFold(leaf.Subject.CommonName, ep.Host) {
-			return chains, true, nil
-		}
-		return chains, false, err
-	}
-	return chains, false, nil
 }
 
 func dnString(raw []byte) string {
