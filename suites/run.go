@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/onsi/ginkgo/v2/extensions/globals"
 	"github.com/onsi/ginkgo/v2/formatter"
 	"github.com/onsi/ginkgo/v2/types"
@@ -47,6 +49,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	if err := ginkgoWouldExit(); err != nil {
 		return nil, err
+	}
+	// One handshake first: when MESH cannot be reached at all (no answer,
+	// TLS refused), every spec would fail for that one reason, one after
+	// another, each waiting out its timeout. Say it once instead.
+	if err := reachable(ctx, o); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		r := Skipped("skipped: MESH could not be reached: " + err.Error() + " (run 'meshdoctor check' for a diagnosis)")
+		r.Setup = append(r.Setup, "preflight handshake failed before any spec ran")
+		return r, nil
 	}
 
 	ginkgoMu.Lock()
@@ -192,4 +205,27 @@ func progressLine(w io.Writer, sr types.SpecReport) {
 		line += "  " + oneLine(sr.Failure.Message)
 	}
 	fmt.Fprintln(w, line)
+}
+
+// reachable makes one handshake, without retries, and reports a failure
+// below HTTP: any HTTP answer, even a refusal, means MESH is there and the
+// specs can judge it. It waits at least 10 s whatever the specs' timeout,
+// since it asks only whether MESH is there at all: a slow MESH is the
+// specs' to judge.
+func reachable(ctx context.Context, o Options) error {
+	base, err := o.Target.BaseURL()
+	if err != nil {
+		return err
+	}
+	c, err := mesh.NewClient(mesh.Config{BaseURL: base, Credentials: o.Target.Credentials, TLS: o.TLS,
+		MaxRetries: -1, Timeout: max(o.Timeout, 10*time.Second), ClientVersion: "meshdoctor-conform"})
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+	err = c.Handshake(ctx)
+	if _, isAPI := mesh.AsAPIError(err); err == nil || isAPI {
+		return nil
+	}
+	return err
 }

@@ -320,3 +320,17 @@ func TestSkipped(t *testing.T) {
 		}
 	}
 }
+
+// When MESH cannot be reached at all, the run says so once, with the
+// reason, instead of failing every spec one after another.
+func TestUnreachableMESHIsSaidOnce(t *testing.T) {
+	_, o := startSandboxConfig(t, sandbox.Config{Listen: "127.0.0.1:0", Faults: []sandbox.Fault{sandbox.FaultTLS10Only}})
+	r, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Summary.OK || r.Summary.Skipped != r.Summary.Total || !strings.Contains(r.Specs[0].Failure, "MESH could not be reached") ||
+		!strings.Contains(r.Specs[0].Failure, "protocol version") {
+		t.Fatalf("summary %+v, first spec %+v", r.Summary, r.Specs[0])
+	}
+}
