@@ -36,17 +36,21 @@ func judgeClock(ctx context.Context, f *Facts) Verdict {
 	}
 	local := x.Sent.Add(x.Received.Sub(x.Sent) / 2)
 	offset := server.Sub(local).Round(time.Second)
+	if offset.Abs() > time.Minute {
+		// The Date header has whole seconds: past a minute, say minutes.
+		offset = offset.Round(time.Minute)
+	}
 	v := func(v Verdict) Verdict {
 		return v.With("local clock (UTC)", local.UTC().Format(time.RFC3339)).With("server Date", date).
-			With("offset", describeOffset(offset))
+			With("offset", "this machine is "+describeOffset(offset)+" MESH")
 	}
 	abs := offset.Abs()
 	switch {
 	case abs > mesh.TokenWindow:
-		return v(Failf("this machine's clock is %s MESH's: every token will be refused (MESH allows 2 hours)", describeOffset(offset))).
+		return v(Failf("this machine's clock is %s: every token will be refused (MESH allows 2 hours)", clockSentence(offset))).
 			Fix("Set this machine's clock right (UTC; enable NTP: 'timedatectl set-ntp true' on Linux, 'w32tm /resync' on Windows). Tokens carry UTC time: a wrong time zone setting has the same effect.")
 	case abs > clockWarn:
-		return v(Warnf("this machine's clock is %s MESH's", describeOffset(offset))).
+		return v(Warnf("this machine's clock is %s", clockSentence(offset))).
 			Fix("Enable time synchronisation (NTP): tokens stop working once the clocks are 2 hours apart.")
 	}
 	if abs <= time.Second {
@@ -63,4 +67,9 @@ func describeOffset(d time.Duration) string {
 		return fmt.Sprintf("%s ahead of", -d)
 	}
 	return "level with"
+}
+
+// clockSentence is "N behind MESH's" or "N ahead of MESH's".
+func clockSentence(d time.Duration) string {
+	return describeOffset(d) + " MESH's"
 }

@@ -146,15 +146,15 @@ func verifyFailure(f *Facts, t *TLSFacts) Verdict {
 func unknownCAVerdict(f *Facts, t *TLSFacts, bundle string) Verdict {
 	leaf := t.Presented[0]
 	serverCA, byName, known := spineCAOfPresented(t.Presented)
-	where := "the system's trusted roots"
+	lacks := "this system's trusted CAs do not include"
 	if bundle != "" {
-		where = bundle
+		lacks = "the CA bundle " + bundle + " does not hold"
 	}
 	if missingIntermediate(t.Presented) {
-		return Failf("the server sent no intermediate certificate, and %s does not hold its issuer %q", where, leaf.Issuer.CommonName).
+		return Failf("the server sent no intermediate certificate, and %s its issuer %q", lacks, leaf.Issuer.CommonName).
 			Fix("Add the environment's SubCA (%s) and root certificates to your CA bundle (--ca-bundle): NHS asks MESH clients to install both.", leaf.Issuer.CommonName)
 	}
-	v := Failf("the server's certificate is issued by %q, which %s does not trust", leaf.Issuer.CommonName, where)
+	v := Failf("the server's certificate is issued by %q, which %s", leaf.Issuer.CommonName, strings.Replace(lacks, " its issuer", "", 1))
 	if known {
 		how := "by fingerprint"
 		if byName {

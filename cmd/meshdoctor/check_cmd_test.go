@@ -58,7 +58,7 @@ func TestCheckDiagnosesEverySandboxFault(t *testing.T) {
 	}{
 		{"", nil, "", "", nil},
 		{"expired-server-cert", nil, "tls.server", "fail", []string{"expired"}},
-		{"unknown-server-ca", nil, "tls.server", "fail", []string{"does not trust", "ca bundle"}},
+		{"unknown-server-ca", nil, "tls.server", "fail", []string{"does not hold", "ca bundle"}},
 		{"sha1-server-cert", nil, "tls.server", "fail", []string{"sha1", "sha-2"}},
 		{"no-intermediate", nil, "tls.server", "warn", []string{"intermediate", "subca"}},
 		{"unknown-client-ca", nil, "tls.client-auth", "fail", []string{"unknown_ca", "accepts certificates from"}},
