@@ -52,8 +52,16 @@ func judgeInbox(ctx context.Context, f *Facts) Verdict {
 	}
 	reports := 0
 	for _, id := range page.Messages[:min(n, inboxHeads)] {
-		if info, err := client.Head(ctx, id); err == nil && strings.EqualFold(info.MessageType, mesh.MessageTypeReport) {
+		info, err := client.Head(ctx, id)
+		if err != nil {
+			continue
+		}
+		if strings.EqualFold(info.MessageType, mesh.MessageTypeReport) {
 			reports++
+		}
+		// Ids that carry no time (a sandbox's) leave the status time.
+		if t := info.StatusTime; !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
 		}
 	}
 	v := Passf("%s message(s) waiting", count).With("messages", count)
