@@ -296,7 +296,8 @@ func (s *suite) messageSpecs() {
 				err := s.wait(ctx, "acknowledged message can no longer be downloaded", func() error {
 					_, err := s.e.receive.Download(ctx, id, discard{})
 					if err == nil {
-						return fmt.Errorf("message %s still downloads (200)", id)
+						status = 200
+						return fmt.Errorf("message %s can still be downloaded (200) after its acknowledgement", id)
 					}
 					status = statusOf(err)
 					if status < 400 || status >= 500 {
