@@ -132,7 +132,7 @@ func TestRunnerOrdersSkipsAndBounds(t *testing.T) {
 	if most.Load() < 2 {
 		t.Errorf("independent checks ran one at a time (at most %d at once)", most.Load())
 	}
-	if s := Summarize(res); s.OK() || s.Line() != "1 passed, 1 warned, 2 failed, 2 skipped, 1 errors" {
+	if s := Summarize(res); s.OK() || s.Line() != "1 passed, 1 warned, 2 failed, 2 skipped, 1 error" {
 		t.Errorf("summary %q ok=%v", s.Line(), s.OK())
 	}
 }

@@ -202,7 +202,10 @@ func (s Summary) OK() bool { return s.Failed == 0 && s.Errors == 0 }
 // (with ", N errors" when the tool could not judge something).
 func (s Summary) Line() string {
 	line := fmt.Sprintf("%d passed, %d warned, %d failed, %d skipped", s.Passed, s.Warned, s.Failed, s.Skipped)
-	if s.Errors > 0 {
+	switch {
+	case s.Errors == 1:
+		line += ", 1 error"
+	case s.Errors > 1:
 		line += fmt.Sprintf(", %d errors", s.Errors)
 	}
 	return line

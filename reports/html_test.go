@@ -104,7 +104,7 @@ func TestHTMLInBrowser(t *testing.T) {
 	url := "file://" + path
 	dom := string(runChromium(t, bin, "--dump-dom", url))
 	for _, want := range []string{
-		"MESH connection evidence report", "FAILED", "2 passed, 1 warned, 1 failed, 1 skipped, 1 errors",
+		"MESH connection evidence report", "FAILED", "2 passed, 1 warned, 1 failed, 1 skipped, 1 error",
 		"The MESH host name resolves", "MESH accepts our client certificate (mutual TLS)",
 		"Ask the service desk", "[REDACTED]", "&lt;script&gt;alert('x')&lt;/script&gt;",
 	} {
