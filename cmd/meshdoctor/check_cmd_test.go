@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -246,5 +247,31 @@ func TestLowerCaseMailboxInRunAndConform(t *testing.T) {
 	r = runCLI(t, env, "conform", "--mailbox", "x26abc1", "--workflow", "TEST_WORKFLOW2")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "use X26ABC1") {
 		t.Fatalf("conform: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestSecretFilesAreReadCarefully(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	base := []string{"check", "--url", "https://127.0.0.1:1", "--mailbox", "X26ABC1"}
+	tests := []struct {
+		name, file, want string
+	}{
+		{"missing, named like a secret", "Zq9-pass-LEAKCHECK", "the file it names does not exist"},
+		{"empty", empty, "the file it names is empty"},
+		{"a directory", dir, "the file it names is a directory"},
+		{"endless", "/dev/zero", "the file it names is larger than 64 KiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, map[string]string{"MESH_MAILBOX_PASSWORD_FILE": tt.file, "MESH_SHARED_KEY": "k"}, base...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, "MESH_MAILBOX_PASSWORD_FILE: "+tt.want) {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if strings.Contains(r.stderr, "LEAKCHECK") {
+				t.Fatalf("the _FILE value was echoed: %s", r.stderr)
+			}
+		})
 	}
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -159,11 +162,47 @@ func (a *app) secretFrom(name string) (value, from string, err error) {
 	if file == "" {
 		return v, name, nil
 	}
-	b, err := os.ReadFile(file)
+	// The file's name is not echoed: a secret pasted into the _FILE
+	// variable by mistake would otherwise be printed.
+	b, err := readSmallFile(file, maxSecretFile)
 	if err != nil {
-		return "", "", fmt.Errorf("read %s_FILE: %w", name, err)
+		return "", "", fmt.Errorf("%s_FILE: the file it names %s", name, err)
 	}
-	return strings.TrimRight(string(b), "\r\n"), name + "_FILE " + file, nil
+	value = strings.TrimRight(string(b), "\r\n")
+	if value == "" {
+		return "", "", fmt.Errorf("%s_FILE: the file it names is empty", name)
+	}
+	return value, name + "_FILE " + file, nil
+}
+
+// maxSecretFile bounds a secret read from a file: passwords and keys are
+// short, and /dev/zero must not eat the machine's memory.
+const maxSecretFile = 64 << 10
+
+// readSmallFile reads at most limit bytes of a regular file, saying in plain
+// words (to follow "the file it names") what is wrong otherwise.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, errors.New("does not exist")
+	case errors.Is(err, fs.ErrPermission):
+		return nil, errors.New("cannot be read (permission denied)")
+	case err != nil:
+		return nil, errors.New("cannot be opened")
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, errors.New("is a directory")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, errors.New("cannot be read")
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("is larger than %d KiB: not a secret", limit>>10)
+	}
+	return b, nil
 }
 
 func first(vals ...string) string {
