@@ -1,13 +1,16 @@
 package mesh
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,17 +64,68 @@ type Profile struct {
 	KeystorePassword string `json:"keystore_password,omitempty"`
 }
 
+// maxProfile bounds a profile file: a real one is a few hundred bytes.
+const maxProfile = 1 << 20
+
+func readProfile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read profile: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("profile %s is a directory, not a file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxProfile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read profile %s: %w", path, err)
+	}
+	if len(data) > maxProfile {
+		return nil, fmt.Errorf("profile %s is larger than 1 MiB: not a meshdoctor profile", path)
+	}
+	return data, nil
+}
+
+// profileError says what is wrong with a profile's JSON in the profile's
+// own terms, not Go's.
+func profileError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "the file is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "its JSON ends early (an unfinished object)"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d (%v)", syn.Offset, syn)
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("%q must be a %s, not a JSON %s", typ.Field, typ.Type.Kind(), typ.Value)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("want a JSON object, not a JSON %s", typ.Value)
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown setting " + msg + " (the settings are url, environment, route, mailbox, password, shared_key, recipient, workflow, ca_bundle, client_cert, client_key, keystore, keystore_password)"
+	}
+	return err.Error()
+}
+
 // LoadProfile reads a profile file into a Target.
 func LoadProfile(path string) (Target, error) {
-	data, err := os.ReadFile(path)
+	data, err := readProfile(path)
 	if err != nil {
-		return Target{}, fmt.Errorf("read profile: %w", err)
+		return Target{}, err
 	}
 	var p Profile
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return Target{}, fmt.Errorf("read profile %s: %w", path, err)
+		return Target{}, fmt.Errorf("profile %s is not a meshdoctor profile: %s", path, profileError(err))
+	}
+	if dec.More() {
+		return Target{}, fmt.Errorf("profile %s is not a meshdoctor profile: there is more after its JSON object", path)
+	}
+	if p == (Profile{}) {
+		return Target{}, fmt.Errorf("profile %s is empty: it sets nothing (want a JSON object such as {\"url\": \"https://…\", \"mailbox\": \"X26ABC1\"})", path)
 	}
 	rel := func(f string) string {
 		if f == "" || filepath.IsAbs(f) {
@@ -108,14 +162,7 @@ func LoadProfile(path string) (Target, error) {
 // the route is not given).
 func (t Target) BaseURL() (string, error) {
 	if t.URL != "" {
-		u, err := url.Parse(t.URL)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			return "", fmt.Errorf("MESH URL %q must look like https://host[:port]", t.URL)
-		}
-		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			return "", fmt.Errorf("MESH URL %q uses plain http: MESH is only served over https", t.URL)
-		}
-		return strings.TrimSuffix(strings.TrimSuffix(t.URL, "/"), PathPrefix), nil
+		return checkURL(t.URL)
 	}
 	if t.Environment == "" {
 		return "", errors.New("no MESH environment or URL: pass --env (int, dev, dep, train, live) or --url")
@@ -129,6 +176,47 @@ func (t Target) BaseURL() (string, error) {
 		return "", err
 	}
 	return ep.BaseURL(), nil
+}
+
+// checkURL is the MESH base URL a user gave, refused in words that name
+// --url when it cannot be one: MESH is https://host[:port], optionally with
+// /messageexchange, and nothing else. The URL is echoed only without a
+// password.
+func checkURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("MESH URL %q must look like https://host[:port]", hideUserinfo(raw))
+	}
+	shown := u.Redacted()
+	switch port := u.Port(); {
+	case u.User != nil:
+		return "", fmt.Errorf("MESH URL %q carries a user name or password: MESH authenticates with the certificate and the token, so give https://host[:port] alone", shown)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return "", fmt.Errorf("MESH URL %q uses plain http: MESH is only served over https", shown)
+	case port != "" && !validPort(port):
+		return "", fmt.Errorf("MESH URL %q: the port must be a number from 1 to 65535", shown)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return "", fmt.Errorf("MESH URL %q must not have a query or fragment: give https://host[:port]", shown)
+	}
+	if p := strings.TrimRight(u.Path, "/"); p != "" && p != PathPrefix {
+		return "", fmt.Errorf("MESH URL %q has the path %q: give the host only (the API lives under %s)", shown, u.Path, PathPrefix)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// hideUserinfo hides what stands between "://" and the last "@" of a URL
+// that may not even parse: it may hold a password.
+func hideUserinfo(raw string) string {
+	i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@")
+	if i < 0 || j < i {
+		return raw
+	}
+	return raw[:i+3] + "…@" + raw[j+1:]
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // IsLive reports whether the target is the live service, judged by the
