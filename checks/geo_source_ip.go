@@ -79,6 +79,14 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 		}
 		given = a
 	}
+	if loopback && !given.IsValid() {
+		// A sandbox or test server on this machine: asking public services
+		// for this machine's address would say nothing about it, and
+		// meshdoctor keeps such runs on loopback.
+		return Skipf("the target %s is on this machine, so no address was looked up: the UK-address rule is for MESH over the internet", host).
+			With("host", host).
+			Fix("To judge an address anyway, pass --source-ip with the public address MESH traffic would leave from.")
+	}
 
 	db, place, err := env.search.OpenFound()
 	if err != nil {
@@ -140,11 +148,6 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 			if ctx.Err() != nil {
 				why = "the time limit was reached before any method answered; " + why
 			}
-			if loopback {
-				return Skipf("the egress address could not be discovered (offline?), and the target %s is on this machine", host).
-					With("why", why).
-					Fix("The UK-address rule applies to MESH over the internet. To judge an address, pass --source-ip with the public address MESH traffic would leave from.")
-			}
 			return Errorf("no egress address found: every method failed").With("why", why).
 				Fix("Let meshdoctor reach an HTTPS what-is-my-IP service through your proxy (set HTTPS_PROXY as for MESH, or list services in " +
 					geo.EnvServices + "), or give the address with --source-ip.")
@@ -191,7 +194,7 @@ func judgeSourceIP(ctx context.Context, f *Facts, env sourceIPEnv) Verdict {
 				}
 			}
 		}
-		if local.err != nil && !loopback {
+		if local.err != nil {
 			extra = append(extra, Fact{"local address", "unknown: " + local.err.Error()})
 		}
 	}

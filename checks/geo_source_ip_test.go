@@ -159,7 +159,8 @@ func TestGeoSourceIPDiscovered(t *testing.T) {
 	agreeGB := geotest.DNSServer(t, geotest.GB, geotest.GB)
 	sayFR := geotest.DNSServer(t, geotest.FR, geotest.FR)
 	nxdomain := geotest.DNSServer(t, "", "")
-	sandbox := mesh.Target{URL: "https://127.0.0.1:8700"}
+	sandbox := mesh.Target{URL: "https://mesh-test.example.org"} // a test host, not NHS's
+	onThisMachine := mesh.Target{URL: "https://127.0.0.1:8700"}
 
 	tests := []struct {
 		name   string
@@ -177,7 +178,7 @@ func TestGeoSourceIPDiscovered(t *testing.T) {
 		{"methods disagree behind a proxy", intTarget, geo.Discoverer{Services: []string{gb}, TLS: tlsGB, DNS: geotest.DNSMethods(sayFR)}, want{Warn, []string{"disagree", "through a proxy", "DNS goes direct"},
 			map[string]string{"proxy": "proxy.example:3128", "address": geotest.GB}, ""}, "http://user:secret-proxy-pw@proxy.example:3128"},
 		{"service sees a loopback address", sandbox, geo.Discoverer{Services: []string{self}, TLS: tlsSelf}, want{Error, []string{"127.0.0.1", "loopback", "not the address MESH sees"}, nil, "--source-ip"}, ""},
-		{"offline, sandbox on loopback", sandbox, geo.Discoverer{DNS: geotest.DNSMethods(nxdomain)}, want{Skip, []string{"could not be discovered", "127.0.0.1"}, map[string]string{"why": "NXDOMAIN"}, "--source-ip"}, ""},
+		{"sandbox on loopback: nothing looked up", onThisMachine, geo.Discoverer{Services: []string{fr}, TLS: tlsFR}, want{Skip, []string{"127.0.0.1 is on this machine", "no address was looked up"}, nil, "--source-ip"}, ""},
 		{"offline, NHS host", intTarget, geo.Discoverer{DNS: geotest.DNSMethods(nxdomain)}, want{Error, []string{"no egress address found"}, map[string]string{"why": "DNS OpenDNS (IPv4)"}, "--source-ip"}, ""},
 		{"nothing configured, NHS host", intTarget, geo.Discoverer{}, want{Error, []string{"no egress address found"}, map[string]string{"why": "no method"}, "HTTPS_PROXY"}, ""},
 	}

@@ -55,7 +55,7 @@ func judgeEndpoint(ep mesh.Endpoint, via string) Verdict {
 		return evidence(Failf("%s is a retired MESH host", ep.Host)).Fix("%s", ep.Note)
 	case ep.Environment.PathToLive() && ep.Environment != mesh.Integration:
 		return evidence(Warnf("%s: NHS's path-to-live guide offers the MESH API only in Integration", name)).
-			Fix("Use --env int for the MESH API; %s is for the Java MESH client. %s.", ep.Environment.Title(), ep.Note)
+			Fix("Use --env int for the MESH API; %s is for the Java MESH client. About this host: %s.", ep.Environment.Title(), ep.Note)
 	case ep.Status == mesh.Deprecated:
 		return evidence(Warnf("%s: HSCN endpoints are deprecated", name)).
 			Fix("New integrations should use the internet host: --route internet (a UK source address and a SHA-2 keystore are then required).")
