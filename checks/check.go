@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -96,6 +97,11 @@ func Select(only, skip []string) ([]Check, error) {
 	if err != nil {
 		return nil, err
 	}
+	for id := range want {
+		if drop[id] {
+			return nil, fmt.Errorf("%s is named by both --only and --skip: keep one", id)
+		}
+	}
 	if len(want) > 0 {
 		// Close over Needs: a check is meaningless without what it needs.
 		for changed := true; changed; {
@@ -119,8 +125,15 @@ func Select(only, skip []string) ([]Check, error) {
 			out = append(out, c)
 		}
 	}
+	if len(out) == 0 {
+		return nil, ErrNothingSelected
+	}
 	return out, nil
 }
+
+// ErrNothingSelected is a selection that leaves no check to run (--skip
+// undoing all of --only): a run that checks nothing would pass.
+var ErrNothingSelected = errors.New("--only and --skip leave no check to run")
 
 // validateCatalogue is run by the tests: IDs well formed and unique,
 // dependencies known and acyclic.

@@ -50,7 +50,8 @@ func TestSelect(t *testing.T) {
 		{only: []string{"tcp.connect"}, want: "dns.resolve,tcp.connect"},
 		{only: []string{"mesh.handshake"}, want: "auth.credentials,dns.resolve,tcp.connect,mesh.handshake"},
 		{only: []string{"auth"}, want: "auth.credentials,dns.resolve,tcp.connect,auth.clock"},
-		{only: []string{"dns.resolve"}, skip: []string{"dns"}, want: ""},
+		{only: []string{"dns.resolve"}, skip: []string{"dns"}, wantErr: "both --only and --skip"},
+		{only: []string{"tcp.connect"}, skip: []string{"dns.resolve"}, want: "tcp.connect"},
 		{skip: []string{"mesh.inbox", "target.eligibility"}, want: "auth.credentials,keystore.load,keystore.sha2,cert.client,cert.trust,dns.resolve,tcp.connect,tls.server,tls.client-auth,auth.clock,mesh.handshake,geo.source-ip"},
 		{only: []string{"dns.resolv"}, wantErr: `unknown check "dns.resolv"; the checks are: target.eligibility`},
 		{skip: []string{"nope"}, wantErr: `unknown check "nope"`},
@@ -59,7 +60,7 @@ func TestSelect(t *testing.T) {
 		got, err := Select(tt.only, tt.skip)
 		if tt.wantErr != "" {
 			var unknown *UnknownIDError
-			if err == nil || !errors.As(err, &unknown) || !strings.Contains(err.Error(), tt.wantErr) {
+			if err == nil || !(errors.As(err, &unknown) || strings.Contains(err.Error(), "--only")) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Select(%v, %v) error %v, want %q", tt.only, tt.skip, err, tt.wantErr)
 			}
 			continue

@@ -207,6 +207,9 @@ func (a *app) checkTarget(f checkFlags) (mesh.Target, map[string]string, func(),
 // cannot be opened, and missing secrets that the selected checks need.
 // Files that open but do not parse are the checks' to judge.
 func validateTargetFiles(t mesh.Target, selected []checks.Check) error {
+	if t.Keystore != "" && (t.CertFile != "" || t.KeyFile != "") {
+		return usagef("give either a keystore (--keystore) or a certificate and key (--cert, --key), not both")
+	}
 	for _, file := range []struct{ path, what string }{
 		{t.Keystore, "keystore"}, {t.CertFile, "client certificate"}, {t.KeyFile, "client key"}, {t.CABundle, "CA bundle"},
 	} {
@@ -217,7 +220,11 @@ func validateTargetFiles(t mesh.Target, selected []checks.Check) error {
 		if err != nil {
 			return usagef("cannot read the %s: %v", file.what, err)
 		}
+		st, err := fh.Stat()
 		fh.Close()
+		if err == nil && st.IsDir() {
+			return usagef("the %s %s is a directory, not a file", file.what, file.path)
+		}
 	}
 	needsCreds := false
 	for _, c := range selected {
