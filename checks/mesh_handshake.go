@@ -59,6 +59,9 @@ func judgeHandshake(ctx context.Context, f *Facts) Verdict {
 		return v(Passf("MESH accepted the handshake for mailbox %s", mailbox))
 	case x.Status == 403:
 		return v(forbidden(f, x))
+	case x.Status == 400 && strings.Contains(strings.ToLower(string(x.Body)), "http request to an https server"):
+		return v(Failf("the server speaks HTTPS, but the URL says http://")).
+			Fix("Use https:// in --url: MESH (and this server) is served over TLS.")
 	case x.Status == 400:
 		return v(Failf("MESH answered 400 Bad Request to the handshake: %s", gist(x.Body))).
 			Fix("The request lacked something MESH requires (mex-ClientVersion, mex-OSName and mex-OSVersion headers, or a readable Authorization header). If a proxy rewrites headers, ask for them to pass unchanged.")

@@ -279,3 +279,15 @@ func TestSecretFilesAreReadCarefully(t *testing.T) {
 		})
 	}
 }
+
+func TestPlainHTTPToTheTLSSandboxSaysUseHTTPS(t *testing.T) {
+	srv, profile := startTestSandbox(t)
+	r := runCLI(t, nil, "check", "--profile", profile, "--url", strings.Replace(srv.URL(), "https://", "http://", 1), "--only", "mesh.handshake", "--format", "json")
+	doc := decodeCheck(t, r)
+	for _, c := range doc.Checks {
+		if c.ID == "mesh.handshake" && c.Status == "fail" && strings.Contains(c.Remediation, "https://") {
+			return
+		}
+	}
+	t.Fatalf("exit %d: %+v", r.code, doc.Checks)
+}

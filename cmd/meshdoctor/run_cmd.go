@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,11 +73,15 @@ func (a *app) mainJob(ctx context.Context, f checkFlags, cf conformFlags) error 
 		return err
 	}
 	// A lower-case mailbox is auth.credentials' finding to report (and the
-	// suites are then skipped), not a reason to refuse the whole run.
+	// suites are then skipped), not a reason to refuse the whole run; and
+	// when the selection leaves out the handshake the suites cannot run, so
+	// what they would need is not asked for.
 	check := opts
 	check.Target.Credentials.Mailbox = strings.ToUpper(check.Target.Credentials.Mailbox)
-	if err := check.Validate(); err != nil {
-		return usageError{err}
+	if selected, err := checks.Select(f.only, f.skip); err == nil && slices.ContainsFunc(selected, func(c checks.Check) bool { return c.ID == "mesh.handshake" }) {
+		if err := check.Validate(); err != nil {
+			return usageError{err}
+		}
 	}
 	run, err := a.runChecksOn(ctx, f, "run", target, sources)
 	if err != nil {
@@ -96,10 +101,14 @@ func (a *app) mainJob(ctx context.Context, f checkFlags, cf conformFlags) error 
 		}
 		run.Conformance = rep
 	}
+	run.Finish(time.Now().UTC())
 	if ctx.Err() != nil {
+		// Interrupted: what ran (and what the clean-up did) is still shown.
+		if err := a.writeRun(run, f.format, f.verbose, f.out); err != nil && !errors.As(err, new(failedError)) {
+			return err
+		}
 		return errInterrupted
 	}
-	run.Finish(time.Now().UTC())
 	return a.writeRun(run, f.format, f.verbose, f.out)
 }
 
