@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,8 +43,9 @@ func (a *app) csrNewCommand() *cobra.Command {
 		Short: "Make an RSA 2048 key and a SHA-256 CSR whose subject is CN=FQDN and nothing else",
 		Long: `Make a new private key (RSA 2048, written to --key-out with mode 0600, unencrypted PKCS#8
 PEM) and a certificate signing request for it (SHA-256, subject CN=<FQDN> alone, no email),
-written to stdout or to --out. An existing key file is never overwritten without --force:
-it may be the key your current certificate needs.
+written to stdout or to --out. An existing file is never overwritten without --force (the
+key file may be the key your current certificate needs), and --out and --key-out must be
+different files.
 
 ` + csrRulesHelp + `
 
@@ -57,7 +60,7 @@ it may be the key your current certificate needs.
 	fl.StringVar(&f.fqdn, "fqdn", "", "the endpoint's FQDN, the CSR's CN (e.g. X26ABC1.X26.api.mesh-client.nhs.uk)")
 	fl.StringVar(&f.keyOut, "key-out", "", "file to write the new private key to (mode 0600)")
 	fl.StringVar(&f.out, "out", "", "file to write the CSR to (default: stdout)")
-	fl.BoolVar(&f.force, "force", false, "replace an existing key file")
+	fl.BoolVar(&f.force, "force", false, "replace an existing key file or CSR file")
 	return cmd
 }
 
@@ -70,8 +73,10 @@ func (a *app) csrNew(f csrNewFlags) error {
 	case !pki.IsFQDN(f.fqdn):
 		return usagef("--fqdn %q is not a fully qualified domain name (like X26ABC1.X26.api.mesh-client.nhs.uk)", f.fqdn)
 	}
-	if _, err := os.Lstat(f.keyOut); err == nil && !f.force {
-		return usagef("%s exists: it may be the key your current certificate needs; pass --force to replace it", f.keyOut)
+	// Everything that can be refused is refused before the key is made, so
+	// a bad --out leaves no key behind and never replaces a file.
+	if err := checkCSROutputs(f); err != nil {
+		return err
 	}
 	csrPEM, key, err := pki.NewCSR(f.fqdn)
 	if err != nil {
@@ -99,6 +104,70 @@ func (a *app) csrNew(f csrNewFlags) error {
 		fmt.Fprintf(a.stderr, "meshdoctor: warning: %q does not follow the MESH naming convention <id>.<ODS>.%s\n", f.fqdn, pki.MeshClientDomain)
 	}
 	fmt.Fprintln(a.stderr, "meshdoctor: send the CSR to itoc.supportdesk@nhs.net (path to live) or ssd.nationalservicedesk@nhs.net (live)")
+	return nil
+}
+
+// checkCSROutputs refuses output files that would destroy something or
+// cannot be written: the same file for the key and the CSR, an existing
+// file without --force, a directory, a directory that does not exist or
+// that this user cannot write to.
+func checkCSROutputs(f csrNewFlags) error {
+	if f.out != "" && sameFile(f.out, f.keyOut) {
+		return usagef("--out and --key-out name the same file (%s): the CSR would replace the private key; give the CSR its own file", f.out)
+	}
+	outputs := []struct{ flag, path, what string }{{"--key-out", f.keyOut, "it may be the key your current certificate needs"}}
+	if f.out != "" {
+		outputs = append(outputs, struct{ flag, path, what string }{"--out", f.out, "it may be a key or a certificate you need"})
+	}
+	for _, o := range outputs {
+		fi, err := os.Lstat(o.path)
+		switch {
+		case err == nil && fi.IsDir():
+			return usagef("%s %s is a directory: give a file name", o.flag, o.path)
+		case err == nil && !f.force:
+			return usagef("%s %s exists: %s; pass --force to replace it", o.flag, o.path, o.what)
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return usagef("%s: %s", o.flag, trimErr(err))
+		}
+		if err := dirWritable(filepath.Dir(o.path)); err != nil {
+			return usagef("%s %s cannot be written: %v", o.flag, o.path, err)
+		}
+	}
+	return nil
+}
+
+// sameFile reports whether a and b name one file: the same cleaned
+// absolute path, or (when both exist) the same file by os.SameFile, which
+// sees through links and other spellings.
+func sameFile(a, b string) bool {
+	aa, errA := filepath.Abs(a)
+	bb, errB := filepath.Abs(b)
+	if errA == nil && errB == nil && aa == bb {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+// dirWritable reports why files cannot be created in dir, if they cannot:
+// it does not exist, is not a directory, or refuses a new file.
+func dirWritable(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("the directory %s does not exist", dir)
+	case err != nil:
+		return fmt.Errorf("the directory %s: %s", dir, trimErr(err))
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	tmp, err := os.CreateTemp(dir, ".meshdoctor-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot create a file in %s (permission?)", dir)
+	}
+	tmp.Close()
+	os.Remove(tmp.Name())
 	return nil
 }
 

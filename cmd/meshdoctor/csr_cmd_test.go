@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCSRNewNeverDestroysFiles: the CSR never replaces a key or any other
+// existing file, and a bad --out is refused before a key is made.
+func TestCSRNewNeverDestroysFiles(t *testing.T) {
+	const fqdn = "X26ABC1.X26.api.mesh-client.nhs.uk"
+	dir := t.TempDir()
+	precious := filepath.Join(dir, "existing-key.pem")
+	if err := os.WriteFile(precious, []byte("PRECIOUS KEY"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(precious, filepath.Join(dir, "link.pem")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, keyOut, out string
+		force             bool
+		want              string
+		keyLeft           bool // whether --key-out may exist afterwards
+	}{
+		{name: "existing --out", keyOut: "new.pem", out: "existing-key.pem", want: "--out " + filepath.Join(dir, "existing-key.pem") + " exists"},
+		{name: "same file", keyOut: "k5.pem", out: "k5.pem", want: "name the same file"},
+		{name: "same file spelt differently", keyOut: "k6.pem", out: "./sub/../k6.pem", want: "name the same file"},
+		{name: "same file with --force", keyOut: "existing-key.pem", out: "existing-key.pem", force: true, want: "name the same file", keyLeft: true},
+		{name: "same file through a link", keyOut: "existing-key.pem", out: "link.pem", force: true, want: "name the same file", keyLeft: true},
+		{name: "--out a directory", keyOut: "k7.pem", out: "sub", want: "is a directory"},
+		{name: "--out a directory with --force", keyOut: "k8.pem", out: "sub", force: true, want: "is a directory"},
+		{name: "--out in a missing directory", keyOut: "k9.pem", out: "nowhere/x.csr", want: "does not exist"},
+		{name: "--key-out in a missing directory", keyOut: "nowhere/k.pem", out: "x.csr", want: "does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keyOut, out := filepath.Join(dir, tt.keyOut), filepath.Join(dir, tt.out)
+			args := []string{"csr", "new", "--fqdn", fqdn, "--key-out", keyOut, "--out", out}
+			if tt.force {
+				args = append(args, "--force")
+			}
+			r := runCLI(t, nil, args...)
+			if r.code != exitUsage || !strings.Contains(firstLine(r.stderr), tt.want) {
+				t.Errorf("exit %d, want %d with one line saying %q:\n%s", r.code, exitUsage, tt.want, r.stderr)
+			}
+			if got, _ := os.ReadFile(precious); string(got) != "PRECIOUS KEY" {
+				t.Fatalf("the existing file was replaced: %q", got)
+			}
+			if _, err := os.Stat(keyOut); err == nil && !tt.keyLeft {
+				t.Errorf("a key was written to %s though the command was refused", keyOut)
+			}
+		})
+	}
+	// With --force, an existing --out (not the key) is replaced.
+	out := filepath.Join(dir, "old.csr")
+	os.WriteFile(out, []byte("old"), 0o644)
+	r := runCLI(t, nil, "csr", "new", "--fqdn", fqdn, "--key-out", filepath.Join(dir, "k10.pem"), "--out", out, "--force")
+	if got, _ := os.ReadFile(out); r.code != exitOK || !strings.Contains(string(got), "CERTIFICATE REQUEST") {
+		t.Errorf("--force over an old CSR: exit %d, file %q\n%s", r.code, got, r.stderr)
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
