@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -146,7 +145,7 @@ func judgeIssuer(ctx context.Context, f *Facts, id *identityFacts) finding {
 	table := spineTable(ctx, f)
 	var cas []*x509.Certificate
 	if f.Target.CABundle != "" {
-		if data, err := os.ReadFile(f.Target.CABundle); err == nil {
+		if data, err := pki.ReadFile(f.Target.CABundle, "CA bundle"); err == nil {
 			cas, _ = pki.ParseCertificatesPEM(data)
 		}
 	}

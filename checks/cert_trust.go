@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -29,7 +28,7 @@ func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
 	// use them, so what they lack is a warning, not a failure.
 	failed := Failf
 	if path := f.Target.CABundle; path != "" {
-		data, err := os.ReadFile(path)
+		data, err := pki.ReadFile(path, "CA bundle")
 		if err != nil {
 			return Errorf("cannot read the CA bundle: %v", err).Fix("Check the --ca-bundle path and that this user may read it.")
 		}

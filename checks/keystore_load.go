@@ -119,6 +119,8 @@ func judgeKeystoreLoad(ctx context.Context, f *Facts) Verdict {
 		switch {
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
 			return ev(Errorf("cannot read the %s: %v", id.What, err)).Fix("Check the path and that this user may read the file.")
+		case errors.Is(err, pki.ErrIsDirectory), errors.Is(err, pki.ErrTooLarge):
+			return ev(Errorf("the %s %v", id.What, err)).Fix("Give the %s file itself (a PKCS#12, JKS or PEM file of a few kilobytes).", id.What)
 		case errors.Is(err, pki.ErrWrongPassword):
 			return ev(Failf("wrong keystore password for %s (password from %s)", name, id.PasswordFrom)).Fix("%s", wrongPasswordFix(id))
 		}

@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"software.sslmate.com/src/go-pkcs12"
@@ -173,12 +172,12 @@ func (s *Store) List() string {
 // by content. keyPath, when set, is a separate PEM private key for a PEM
 // certificate file. Errors name the file.
 func LoadStore(path, keyPath, password string) (*Store, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, "keystore")
 	if err != nil {
 		return nil, err
 	}
 	if keyPath != "" {
-		key, err := os.ReadFile(keyPath)
+		key, err := ReadFile(keyPath, "key file")
 		if err != nil {
 			return nil, err
 		}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -133,7 +132,7 @@ func parsePrivateKeyDER(label string, der []byte) (crypto.Signer, error) {
 // LoadPool reads a PEM file of CA certificates into a pool, for trusting
 // servers (a CA bundle) or clients (a client CA file).
 func LoadPool(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, "CA bundle")
 	if err != nil {
 		return nil, err
 	}

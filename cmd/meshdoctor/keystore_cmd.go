@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,11 +109,9 @@ func (a *app) inspectKeystore(ctx context.Context, file string, f keystoreFlags)
 		if p == "" {
 			continue
 		}
-		fh, err := os.Open(p)
-		if err != nil {
-			return usagef("cannot read %s", trimErr(err))
+		if err := checkInputFile(p); err != nil {
+			return usageError{err}
 		}
-		fh.Close()
 	}
 	t := mesh.Target{Keystore: file, Alias: f.alias, CABundle: f.caBundle}
 	if f.key != "" {
@@ -242,6 +241,21 @@ func (a *app) writeKeystoreText(rep keystoreReport, verbose bool) {
 }
 
 // trimErr shortens an *fs.PathError to "path: reason".
+// checkInputFile refuses, before any work, a keystore, key or CA bundle
+// file that is missing, unreadable or a directory. A FIFO is opened without
+// waiting for a writer; what is in the file is the loader's to judge.
+func checkInputFile(path string) error {
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("cannot read %s", trimErr(err))
+	}
+	defer fh.Close()
+	if fi, err := fh.Stat(); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	return nil
+}
+
 func trimErr(err error) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
