@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/pki"
 )
 
 // `meshdoctor token new` and `meshdoctor token verify`: the NHSMESH
@@ -93,6 +96,9 @@ func (a *app) tokenNew(f targetFlags, curl bool) error {
 		return usagef("cannot make a token for mailbox %q: %v", c.Mailbox, err)
 	}
 	if curl {
+		if err := a.curlIdentity(t); err != nil {
+			return err
+		}
 		cmdline, notes, err := curlHandshake(t, value)
 		if err != nil {
 			return usageError{err}
@@ -107,6 +113,73 @@ func (a *app) tokenNew(f targetFlags, curl bool) error {
 	fmt.Fprintf(a.stderr, "meshdoctor: token for mailbox %s, timestamp %s: single use (MESH refuses a header it has seen), valid for ±2 hours of that time; keep it secret.\n",
 		c.Mailbox, now.Format("2006-01-02 15:04 UTC"))
 	return nil
+}
+
+// curlIdentity refuses what would make the curl command fail for certain:
+// a file that cannot be read, a certificate without its key (or a key
+// without its certificate), or a keystore alone, which curl cannot use
+// without the password on its command line. For a keystore it prints the
+// openssl commands that make the PEM files curl needs. Nothing reaches
+// stdout then, so `--curl | sh` runs nothing.
+func (a *app) curlIdentity(t mesh.Target) error {
+	for _, file := range []struct{ flag, path string }{
+		{"--keystore", t.Keystore}, {"--cert", t.CertFile}, {"--key", t.KeyFile}, {"--ca-bundle", t.CABundle},
+	} {
+		if file.path == "" {
+			continue
+		}
+		if err := checkInputFile(file.path); err != nil {
+			return usagef("%s: %v", file.flag, err)
+		}
+	}
+	switch {
+	case t.KeyFile != "" && t.CertFile == "":
+		return usagef("--key needs its certificate: pass --cert as well (curl needs both)")
+	case t.CertFile != "" && t.KeyFile == "" && !holdsPrivateKey(t.CertFile):
+		return usagef("--cert %s holds no private key: pass its key with --key (curl needs both)", t.CertFile)
+	case t.CertFile == "" && t.Keystore != "":
+		cert, key := pemNamesFor(t.Keystore)
+		ks := shellQuote(t.Keystore)
+		var steps []string
+		if isJKS(t.Keystore) {
+			p12 := shellQuote(strings.TrimSuffix(t.Keystore, filepath.Ext(t.Keystore)) + ".p12")
+			steps = append(steps, "keytool -importkeystore -srckeystore "+ks+" -destkeystore "+p12+" -deststoretype PKCS12")
+			ks = p12
+		}
+		steps = append(steps,
+			"openssl pkcs12 -in "+ks+" -passin env:MESH_KEYSTORE_PASSWORD -clcerts -nokeys -out "+shellQuote(cert),
+			"(umask 077; openssl pkcs12 -in "+ks+" -passin env:MESH_KEYSTORE_PASSWORD -nocerts -nodes -out "+shellQuote(key)+")")
+		fmt.Fprintf(a.stderr, "meshdoctor: curl cannot use the keystore %s without its password on the command line (where ps and shell history see it).\n", t.Keystore)
+		fmt.Fprintln(a.stderr, "meshdoctor: make PEM files from it once, with the keystore password in MESH_KEYSTORE_PASSWORD (openssl reads it from there):")
+		for _, st := range steps {
+			fmt.Fprintln(a.stderr, "  "+st)
+		}
+		fmt.Fprintf(a.stderr, "meshdoctor: then run this command again with --cert %s --key %s\n", shellQuote(cert), shellQuote(key))
+		return usagef("--curl needs the client certificate and key as PEM files (--cert and --key), not a keystore: no curl command printed")
+	}
+	return nil
+}
+
+// pemNamesFor names the PEM files made from a keystore: beside it, named
+// after it (client.p12 → client.cert.pem, client.key.pem), so that they
+// replace nothing the keystore came with.
+func pemNamesFor(keystore string) (cert, key string) {
+	stem := strings.TrimSuffix(keystore, filepath.Ext(keystore))
+	return stem + ".cert.pem", stem + ".key.pem"
+}
+
+// holdsPrivateKey reports whether a PEM file holds a private key block
+// (a certificate and key in one file, which curl's --cert takes alone).
+func holdsPrivateKey(path string) bool {
+	data, err := pki.ReadFile(path, "certificate file")
+	return err == nil && bytes.Contains(data, []byte("PRIVATE KEY-----"))
+}
+
+// isJKS reports whether a keystore is a Java KeyStore, which openssl
+// cannot read.
+func isJKS(path string) bool {
+	data, err := pki.ReadFile(path, "keystore")
+	return err == nil && bytes.HasPrefix(data, []byte{0xfe, 0xed, 0xfe, 0xed})
 }
 
 // curlHandshake is a curl command for the MESH handshake with the token,
@@ -138,14 +211,8 @@ func curlHandshake(t mesh.Target, token string) (string, []string, error) {
 	if len(files) > 0 {
 		lines = append(lines, strings.Join(files, " "))
 	}
-	switch {
-	case t.CertFile != "":
-	case t.Keystore != "":
-		notes = append(notes, "curl cannot use the keystore as meshdoctor does: export its certificate and key as PEM "+
-			"(openssl pkcs12 -in KEYSTORE -clcerts -nokeys -out client.pem; openssl pkcs12 -in KEYSTORE -nocerts -nodes -out client-key.pem) "+
-			"and add --cert client.pem --key client-key.pem")
-	default:
-		notes = append(notes, "no client certificate configured (--cert and --key): MESH requires mutual TLS, so the handshake will be refused without one")
+	if t.CertFile == "" && strings.HasPrefix(base, "https:") {
+		notes = append(notes, "WARNING: no client certificate configured (--cert and --key): MESH requires mutual TLS, so this command will be refused (curl: alert certificate required) unless the server does not ask for one")
 	}
 	lines = append(lines, shellQuote(base+mesh.PathPrefix+"/"+url.PathEscape(t.Credentials.Mailbox)))
 	return strings.Join(lines, " \\\n  "), notes, nil

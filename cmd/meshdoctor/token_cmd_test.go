@@ -318,27 +318,48 @@ func TestTokenNew(t *testing.T) {
 func TestTokenNewCurl(t *testing.T) {
 	dir := t.TempDir()
 	cert, key, ca := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client key.pem"), filepath.Join(dir, "ca.pem")
+	combined, p12, jks := filepath.Join(dir, "both.pem"), filepath.Join(dir, "int.p12"), filepath.Join(dir, "int.jks")
+	for file, content := range map[string]string{
+		cert: "-----BEGIN CERTIFICATE-----\n", key: "-----BEGIN PRIVATE KEY-----\n", ca: "-----BEGIN CERTIFICATE-----\n",
+		combined: "-----BEGIN CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n", p12: "0\x82", jks: "\xfe\xed\xfe\xed",
+	} {
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name    string
 		args    []string
+		code    int
 		want    []string
 		notWant []string
 		note    string
 	}{
-		{"pem files", []string{"--url", "https://localhost:8700", "--cert", cert, "--key", key, "--ca-bundle", ca},
+		{"pem files", []string{"--url", "https://localhost:8700", "--cert", cert, "--key", key, "--ca-bundle", ca}, exitOK,
 			[]string{"curl -sS -i -X POST", "'Authorization: NHSMESH X26ABC1:", "'Mex-ClientVersion: meshdoctor==", "'Mex-OSName: ", "'Mex-OSVersion: ",
 				"--cert " + cert, "--key '" + key + "'", "--cacert " + ca, "https://localhost:8700/messageexchange/X26ABC1"},
 			nil, ""},
-		{"keystore", []string{"--env", "int", "--keystore", filepath.Join(dir, "int.p12")},
-			[]string{"https://msg.intspineservices.nhs.uk/messageexchange/X26ABC1"}, []string{"--cert", "--cacert"}, "openssl pkcs12"},
-		{"no identity", []string{"--env", "int"}, []string{"curl "}, []string{"--cert"}, "mutual TLS"},
+		{"certificate and key in one file", []string{"--url", "https://localhost:8700", "--cert", combined}, exitOK,
+			[]string{"--cert " + combined}, []string{"--key"}, ""},
+		// A keystore alone: curl cannot use it without the password on its
+		// command line, so no command is printed; the way to PEM files is.
+		{"keystore", []string{"--env", "int", "--keystore", p12}, exitUsage, nil, []string{"curl"},
+			"openssl pkcs12 -in " + p12 + " -passin env:MESH_KEYSTORE_PASSWORD -clcerts -nokeys -out " + filepath.Join(dir, "int.cert.pem")},
+		{"JKS keystore", []string{"--env", "int", "--keystore", jks}, exitUsage, nil, []string{"curl"},
+			"keytool -importkeystore -srckeystore " + jks},
+		{"no identity", []string{"--env", "int"}, exitOK, []string{"curl "}, []string{"--cert"}, "WARNING: no client certificate"},
+		{"missing keystore", []string{"--env", "int", "--keystore", filepath.Join(dir, "none.p12")}, exitUsage, nil, []string{"curl"}, "--keystore: cannot read"},
+		{"keystore a directory", []string{"--env", "int", "--keystore", dir}, exitUsage, nil, []string{"curl"}, dir + " is a directory"},
+		{"missing CA bundle", []string{"--env", "int", "--cert", cert, "--key", key, "--ca-bundle", filepath.Join(dir, "none.pem")}, exitUsage, nil, []string{"curl"}, "--ca-bundle: cannot read"},
+		{"cert without key", []string{"--env", "int", "--cert", cert}, exitUsage, nil, []string{"curl"}, "pass its key with --key"},
+		{"key without cert", []string{"--env", "int", "--key", key}, exitUsage, nil, []string{"curl"}, "pass --cert as well"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"token", "new", "--mailbox", "X26ABC1", "--curl"}, tt.args...)
 			r := runWithStdin(t, tokenSecrets, "", args...)
-			if r.code != exitOK {
-				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(r.stdout, w) {
@@ -357,6 +378,24 @@ func TestTokenNewCurl(t *testing.T) {
 				t.Fatalf("a secret leaked:\n%s%s", r.stdout, r.stderr)
 			}
 		})
+	}
+}
+
+// TestTokenNewCurlAgainstSandboxProfile: the sandbox's profile names its
+// client.p12 only; --curl says how to make PEM files, never a command
+// that fails with "alert certificate required".
+func TestTokenNewCurlAgainstSandboxProfile(t *testing.T) {
+	_, profile := startTestSandbox(t)
+	r := runWithStdin(t, nil, "", "token", "new", "--profile", profile, "--curl")
+	if r.code != exitUsage || strings.Contains(r.stdout, "curl") || !strings.Contains(r.stderr, "openssl pkcs12 -in ") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	// With the sandbox's PEM files, the command is printed.
+	d := filepath.Dir(profile)
+	r = runWithStdin(t, nil, "", "token", "new", "--profile", profile, "--curl",
+		"--cert", filepath.Join(d, "client.pem"), "--key", filepath.Join(d, "client-key.pem"))
+	if r.code != exitOK || !strings.Contains(r.stdout, "--cert ") || !strings.Contains(r.stdout, "--cacert ") {
+		t.Fatalf("with PEM files: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }
 
