@@ -86,10 +86,16 @@ func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
 			return ev(Warnf("%s holds expired certificates: %s", noun, strings.Join(expired, ", "))).
 				Fix("Remove the expired certificates from the bundle.")
 		}
-		if len(held) == 0 {
-			return ev(Passf("%s holds %s of a private PKI and no NHS CA: fine for a sandbox, not for an NHS environment", noun, plural(len(certs), "certificate", "certificates")))
+		// Without an environment there is no list of CAs to hold: only
+		// expiry can be judged. The keystore's own CAs are not what
+		// meshdoctor trusts the server by, so they earn no pass at all.
+		held := fmt.Sprintf("%s (%d of NHS)", plural(len(certs), "CA certificate", "CA certificates"), len(held))
+		if f.Target.CABundle == "" {
+			return ev(Skipf("no environment (--env) and no CA bundle (--ca-bundle): nothing to judge the keystore's %s against (none expired)", held)).
+				Fix("Pass --env (int, dep, train or live) to judge them against that environment's Spine root and SubCA, or --ca-bundle with the CA certificates that issued the server's certificate.")
 		}
-		return ev(Passf("%s holds %s, none expired", noun, plural(len(certs), "certificate", "certificates")))
+		return ev(Passf("%s holds %s, none expired; which CAs it should hold was not judged: no environment (--env) is given", noun, held)).
+			Fix("Pass --env (int, dep, train or live) to judge the bundle against that environment's Spine root and SubCA.")
 	}
 	var missing []string
 	for _, want := range requiredSpineCAs(table, string(env)) {

@@ -262,6 +262,13 @@ func TestIdentityChecks(t *testing.T) {
 			status: Skip, want: "no CA bundle", fix: "Integration root and SubCA"},
 		{name: "the JKS as truststore", check: certTrust, target: mesh.Target{Environment: mesh.Integration, Keystore: w.write(t, "ptl3.jks", jks)},
 			status: Pass, want: "the keystore holds Integration's root and SubCA", evKey: "source", evValue: "the keystore's CA certificates"},
+		// Without --env there is nothing to hold the CAs to: no pass for a
+		// keystore's own CAs, only expiry for a bundle, said so.
+		{name: "sandbox keystore without --env or --ca-bundle", check: certTrust,
+			target: mesh.Target{URL: "https://127.0.0.1:8700", Keystore: w.p12(t, "sbx3.p12", sandboxClient, private.Chain()...), KeystorePassword: testKeystorePassword},
+			status: Skip, want: "nothing to judge the keystore's 2 CA certificates (0 of NHS) against", fix: "--env"},
+		{name: "bundle without --env", check: certTrust, target: mesh.Target{URL: "https://127.0.0.1:8700", CABundle: intBundle},
+			status: Pass, want: "holds 2 CA certificates (2 of NHS), none expired; which CAs it should hold was not judged", fix: "--env"},
 		{name: "a keystore of another environment as truststore", check: certTrust,
 			target: mesh.Target{Environment: mesh.Deployment, Keystore: w.write(t, "ptl4.jks", jks), KeystorePassword: ptlIntPassword},
 			status: Warn, want: "the keystore lacks", fix: "--ca-bundle"},
