@@ -196,6 +196,13 @@ func TestIdentityChecks(t *testing.T) {
 			status: Fail, want: "not a keystore", fix: "PKCS#12"},
 		{name: "missing file", check: keystoreLoad, target: intTarget(filepath.Join(w.dir, "nope.p12")),
 			status: Error, want: "cannot read"},
+		{name: "key without its certificate", check: keystoreLoad, target: mesh.Target{KeyFile: w.write(t, "lone.key", keyPEM)},
+			status: Fail, want: "a client key (--key) was given without its certificate (--cert)", fix: "--cert FILE"},
+		{name: "a directory as the keystore", check: keystoreLoad, target: intTarget(w.dir),
+			status: Error, want: "the keystore " + w.dir + " is a directory", fix: "file itself"},
+		{name: "unencrypted PEM needs no password", check: keystoreLoad, sources: fromEnv,
+			target: mesh.Target{CertFile: w.write(t, "u.pem", pki.EncodeCertificatesPEM(good.Cert)), KeyFile: w.write(t, "u.key", keyPEM), KeystorePassword: testKeystorePassword},
+			status: Pass, want: "PEM, 1 entry", evKey: "password from", evValue: "none needed (the file is not encrypted)"},
 		{name: "PEM pair", check: keystoreLoad, target: mesh.Target{CertFile: w.write(t, "c.pem", pki.EncodeCertificatesPEM(good.Cert)), KeyFile: w.write(t, "c.key", keyPEM)},
 			status: Pass, want: "PEM, 1 entry"},
 
@@ -276,7 +283,7 @@ func TestIdentityChecks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := w.judge(t, tt.check, tt.target, tt.sources)
-			if v.Status != tt.status || !strings.Contains(v.Summary, tt.want) {
+			if v.Status != tt.status || !strings.Contains(v.Summary, tt.want) || strings.HasPrefix(v.Summary, ".") {
 				t.Errorf("%s: %s %q\nwant %s containing %q\nfix: %s\nevidence: %v", tt.check.ID, v.Status, v.Summary, tt.status, tt.want, v.Remediation, v.Evidence)
 			}
 			if !strings.Contains(v.Remediation, tt.fix) {

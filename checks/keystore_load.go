@@ -68,6 +68,9 @@ func loadIdentity(ctx context.Context, f *Facts) *identityFacts {
 			id.PasswordFrom = "the target's configuration"
 		}
 		id.Store, id.Err = pki.LoadStore(id.Path, id.KeyPath, password)
+		if id.Err == nil && !id.Store.NeedsPassword() {
+			id.PasswordFrom = "none needed (the file is not encrypted)"
+		}
 		if id.Err == nil {
 			id.Entry, id.PickErr = id.Store.Pick(id.Alias)
 		}
@@ -106,6 +109,10 @@ func judgeKeystoreLoad(ctx context.Context, f *Facts) Verdict {
 	id := loadIdentity(ctx, f)
 	if !id.Configured {
 		return Skipf("no client keystore or certificate is configured, so there is no identity to judge").Fix(noIdentityFix)
+	}
+	if id.Path == "" {
+		return Failf("a client key (--key) was given without its certificate (--cert)").With("key file", id.KeyPath).
+			Fix("Pass the certificate that goes with the key: --cert FILE (or MESH_CLIENT_CERT), or a keystore holding both with --keystore.")
 	}
 	name := filepath.Base(id.Path)
 	ev := func(v Verdict) Verdict {

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -55,6 +56,7 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if isPEM(data) {
 		rest := data
 		der = nil
+		var types []string
 		for {
 			var b *pem.Block
 			b, rest = pem.Decode(rest)
@@ -65,17 +67,43 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 				der = b.Bytes
 				break
 			}
+			types = append(types, b.Type)
 		}
 		if der == nil {
-			return nil, fmt.Errorf("no CERTIFICATE REQUEST PEM block")
+			if len(types) == 0 {
+				return nil, &csrError{detail: "a damaged PEM block"}
+			}
+			return nil, &csrError{detail: fmt.Sprintf("it holds %s, no CERTIFICATE REQUEST", strings.Join(types, ", "))}
 		}
 	}
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
-		return nil, fmt.Errorf("not a certificate signing request: %w", err)
+		switch {
+		case len(bytes.TrimSpace(data)) == 0:
+			return nil, &csrError{detail: "the file is empty", err: err}
+		case isDERCertificate(der):
+			return nil, &csrError{detail: "it is a certificate", err: err}
+		}
+		return nil, &csrError{err: err}
 	}
 	return csr, nil
 }
+
+// csrError says in one line that a file is not a CSR; the parser's own
+// words (ASN.1 internals) stay behind Unwrap.
+type csrError struct {
+	detail string
+	err    error
+}
+
+func (e *csrError) Error() string {
+	if e.detail == "" {
+		return "not a CSR (PEM CERTIFICATE REQUEST or DER)"
+	}
+	return "not a CSR (PEM CERTIFICATE REQUEST or DER): " + e.detail
+}
+
+func (e *csrError) Unwrap() error { return e.err }
 
 // Severity grades a finding.
 type Severity string

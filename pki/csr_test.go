@@ -98,7 +98,17 @@ func TestCheckCSR(t *testing.T) {
 	if _, _, err := NewCSR("localhost"); err == nil {
 		t.Error("NewCSR accepted a name that is not an FQDN")
 	}
-	if _, err := ParseCSR([]byte("junk")); err == nil || !strings.Contains(err.Error(), "not a certificate signing request") {
+	// Not a CSR: one line that says so, never the ASN.1 parser's internals.
+	for in, want := range map[string]string{
+		"junk": "not a CSR (PEM CERTIFICATE REQUEST or DER)",
+		"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n": "not a CSR (PEM CERTIFICATE REQUEST or DER): it holds CERTIFICATE, no CERTIFICATE REQUEST",
+		"\n": "not a CSR (PEM CERTIFICATE REQUEST or DER): the file is empty",
+	} {
+		if _, err := ParseCSR([]byte(in)); err == nil || err.Error() != want {
+			t.Errorf("ParseCSR(%q) = %v, want %q", in, err, want)
+		}
+	}
+	if _, err := ParseCSR([]byte("junk")); err == nil || !strings.Contains(err.Error(), "not a CSR") {
 		t.Errorf("ParseCSR(junk): %v", err)
 	}
 }

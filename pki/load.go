@@ -42,6 +42,19 @@ func (e Entry) Leaf() *x509.Certificate {
 	return e.Chain[0]
 }
 
+// Kind names what the entry is, for people: "private key", "trusted
+// certificate" (a CA's), or "certificate without its private key" (an end
+// entity's certificate alone: likely the client's own, its key elsewhere).
+func (e Entry) Kind() string {
+	switch leaf := e.Leaf(); {
+	case e.Key != nil:
+		return "private key"
+	case leaf != nil && !leaf.IsCA:
+		return "certificate without its private key"
+	}
+	return "trusted certificate"
+}
+
 // KeyMatches reports whether the entry's key belongs to its certificate.
 func (e Entry) KeyMatches() bool {
 	return e.Key != nil && e.Leaf() != nil && matchesKey(e.Leaf(), e.Key)
@@ -82,6 +95,22 @@ type Store struct {
 	// Protection is how the file protects itself (PKCS#12 and JKS; zero
 	// for PEM, whose encryption, if any, is per key).
 	Protection Protection
+	// pemEncrypted records that a PEM key was encrypted.
+	pemEncrypted bool
+}
+
+// NeedsPassword reports whether opening the store took its password: a
+// PKCS#12 file with a MAC or encrypted contents, any JKS file (its
+// integrity digest is keyed), a PEM file with an encrypted key.
+func (s *Store) NeedsPassword() bool {
+	switch s.Format {
+	case FormatPEM:
+		return s.pemEncrypted
+	case FormatPKCS12:
+		p := s.Protection
+		return !(p.MAC == "none" && p.CertEncryption == "none" && p.KeyEncryption == "none")
+	}
+	return true
 }
 
 // Certificates returns every distinct certificate in the store, entry by
@@ -117,7 +146,7 @@ func (s *Store) Pick(alias string) (Entry, error) {
 			if strings.EqualFold(e.Alias, alias) {
 				if e.Key == nil {
 					return Entry{}, &KeystoreError{Kind: ErrNoEntry, Format: s.Format,
-						Detail: fmt.Sprintf("entry %q is a trusted certificate, not a private key; the entries are: %s", e.Alias, s.List())}
+						Detail: fmt.Sprintf("entry %q is a %s, not a private key; the entries are: %s", e.Alias, e.Kind(), s.List())}
 				}
 				return e, nil
 			}
@@ -159,11 +188,7 @@ func (s *Store) List() string {
 	}
 	var parts []string
 	for _, e := range s.Entries {
-		kind := "trusted certificate"
-		if e.Key != nil {
-			kind = "private key"
-		}
-		parts = append(parts, fmt.Sprintf("%q (%s)", e.Alias, kind))
+		parts = append(parts, fmt.Sprintf("%q (%s)", e.Alias, e.Kind()))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -471,7 +496,7 @@ func orderChain(leaf *x509.Certificate, cas []*x509.Certificate) []*x509.Certifi
 func parsePEM(data []byte, password string) (*Store, error) {
 	var certs []*x509.Certificate
 	var keys []crypto.Signer
-	var csr bool
+	var csr, encrypted bool
 	rest := data
 	for {
 		start := bytes.Index(rest, []byte("-----BEGIN "))
@@ -493,6 +518,7 @@ func parsePEM(data []byte, password string) (*Store, error) {
 			}
 			certs = append(certs, c)
 		case pemEncryptedPKCS8Key:
+			encrypted = true
 			k, err := decryptPEMKey(block, password)
 			if err != nil {
 				return nil, err
@@ -502,6 +528,7 @@ func parsePEM(data []byte, password string) (*Store, error) {
 			var k crypto.Signer
 			var err error
 			if strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") {
+				encrypted = true
 				k, err = decryptPEMKey(block, password)
 			} else if k, err = parsePrivateKeyDER(block.Type, block.Bytes); err != nil {
 				err = &KeystoreError{Kind: ErrUnknownFormat, Format: FormatPEM, Detail: fmt.Sprintf("%s block: %v", block.Type, err), Err: err}
@@ -525,7 +552,7 @@ func parsePEM(data []byte, password string) (*Store, error) {
 		return nil, &KeystoreError{Kind: ErrNoCertificate, Format: FormatPEM, Detail: "no CERTIFICATE block",
 			Fix: "Give the certificate file too (--cert, with --key for the key)."}
 	}
-	st := &Store{Format: FormatPEM}
+	st := &Store{Format: FormatPEM, pemEncrypted: encrypted}
 	used := map[int]bool{}
 	for _, k := range keys {
 		leaf := -1

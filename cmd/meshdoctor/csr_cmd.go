@@ -238,8 +238,12 @@ func (a *app) csrCheck(path, format string) error {
 	if format != "text" && format != "json" {
 		return usagef("--format %q: want text or json", format)
 	}
-	data, err := os.ReadFile(path)
+	data, err := pki.ReadFile(path, "CSR")
 	if err != nil {
+		var fe *pki.FileError
+		if errors.As(err, &fe) {
+			return usageError{err}
+		}
 		return usagef("cannot read %s", trimErr(err))
 	}
 	csr, err := pki.ParseCSR(data)

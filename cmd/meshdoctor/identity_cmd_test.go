@@ -89,8 +89,14 @@ func TestKeystoreInspect(t *testing.T) {
 			[]string{"wrong keystore password", "PTL default for dep"}},
 		{"wrong password", map[string]string{"MESH_KEYSTORE_PASSWORD": "nope"}, []string{w.p12}, exitFailed,
 			[]string{"FAIL  keystore.load", "wrong keystore password"}},
-		{"PEM certificate and key", nil, []string{w.certOnly, "--key", w.keyOnly}, exitOK, []string{"format:      PEM"}},
-		{"combined PEM", nil, []string{w.pemAll}, exitOK, []string{"format:      PEM"}},
+		// An unencrypted PEM needs no password, whatever is set.
+		{"PEM certificate and key", pwEnv, []string{w.certOnly, "--key", w.keyOnly}, exitOK,
+			[]string{"format:      PEM", "password:    none needed (the file is not encrypted)"}},
+		{"combined PEM", nil, []string{w.pemAll}, exitOK, []string{"format:      PEM", "password:    none needed"}},
+		// The client's own certificate without its key is not a trust anchor.
+		{"PEM certificate without its key", nil, []string{w.certOnly}, exitFailed,
+			[]string{`"X26ABC1.X26.api.mesh-client.nhs.uk" (certificate without its private key)`, `(trusted certificate)`}},
+		{"a directory", nil, []string{w.dir}, exitUsage, []string{w.dir + " is a directory"}},
 		{"unknown alias", nil, []string{w.jks, "--env", "int", "--alias", "nope"}, exitFailed, []string{`no entry named "nope"`}},
 		{"foreign file", nil, []string{w.foreign}, exitFailed, []string{"not a keystore"}},
 		{"missing file", nil, []string{filepath.Join(w.dir, "missing.p12")}, exitUsage, []string{"cannot read"}},
@@ -108,6 +114,9 @@ func TestKeystoreInspect(t *testing.T) {
 				if !strings.Contains(r.stdout+r.stderr, want) {
 					t.Errorf("output lacks %q\nstdout: %s\nstderr: %s", want, r.stdout, r.stderr)
 				}
+			}
+			if strings.Contains(r.stdout, "X26ABC1.X26.api.mesh-client.nhs.uk\" (trusted certificate)") {
+				t.Errorf("the client's certificate is called a trusted certificate:\n%s", r.stdout)
 			}
 			assertNoIdentitySecrets(t, r)
 		})
@@ -235,12 +244,17 @@ func TestCSRCheck(t *testing.T) {
 		{"CN not an FQDN", mk("cn.csr", &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meshbox"}}), exitFailed, "not a fully qualified domain name"},
 		{"not a CSR", w.certOnly, exitUsage, "no CERTIFICATE REQUEST"},
 		{"missing", filepath.Join(dir, "none.csr"), exitUsage, "cannot read"},
+		{"garbage", writeFile(t, dir, "garbage.txt", "hello, not a CSR\n"), exitUsage, "garbage.txt: not a CSR (PEM CERTIFICATE REQUEST or DER)\n"},
+		{"a directory", dir, exitUsage, dir + " is a directory\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runCLI(t, nil, "csr", "check", tt.file)
 			if r.code != tt.code || !strings.Contains(r.stdout+r.stderr, tt.contains) {
 				t.Errorf("exit %d (want %d), output lacks %q?\n%s%s", r.code, tt.code, tt.contains, r.stdout, r.stderr)
+			}
+			if strings.Contains(r.stderr, "asn1") {
+				t.Errorf("ASN.1 internals shown:\n%s", r.stderr)
 			}
 		})
 	}
@@ -294,4 +308,13 @@ func TestCheckKeystoreAlias(t *testing.T) {
 			assertNoIdentitySecrets(t, r)
 		})
 	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -160,6 +160,9 @@ func (a *app) inspectKeystore(ctx context.Context, file string, f keystoreFlags)
 		rep.LoadError = strings.TrimPrefix(loadErr.Error(), file+": ")
 	case st != nil:
 		rep.Format = string(st.Format)
+		if !st.NeedsPassword() {
+			rep.PasswordFrom = passwordNotNeeded
+		}
 		if st.Protection.MAC != "" {
 			rep.Protection = &st.Protection
 		}
@@ -192,6 +195,10 @@ func (a *app) inspectKeystore(ctx context.Context, file string, f keystoreFlags)
 	return nil
 }
 
+// passwordNotNeeded is the password source of a keystore that opened
+// without one (a PEM file with an unencrypted key), whatever was set.
+const passwordNotNeeded = "none needed (the file is not encrypted)"
+
 func (a *app) writeKeystoreText(rep keystoreReport, verbose bool) {
 	w := a.stdout
 	fmt.Fprintf(w, "meshdoctor keystore inspect: %s\n\n", rep.File)
@@ -199,15 +206,24 @@ func (a *app) writeKeystoreText(rep keystoreReport, verbose bool) {
 		fmt.Fprintf(w, "  could not open it: %s\n", rep.LoadError)
 	} else {
 		fmt.Fprintf(w, "  format:      %s\n", rep.Format)
-		fmt.Fprintf(w, "  password:    from %s\n", rep.PasswordFrom)
+		if rep.PasswordFrom == passwordNotNeeded {
+			fmt.Fprintf(w, "  password:    %s\n", rep.PasswordFrom)
+		} else {
+			fmt.Fprintf(w, "  password:    from %s\n", rep.PasswordFrom)
+		}
 		if p := rep.Protection; p != nil {
 			fmt.Fprintf(w, "  integrity:   %s\n  cert cipher: %s\n  key cipher:  %s\n", p.MAC, p.CertEncryption, p.KeyEncryption)
 		}
 		fmt.Fprintf(w, "  entries:     %d\n", len(rep.Entries))
 		for _, e := range rep.Entries {
 			kind := "trusted certificate"
-			if e.PrivateKey {
+			switch {
+			case e.PrivateKey:
 				kind = "private key and certificate"
+			case len(e.Chain) > 0 && !e.Chain[0].IsCA:
+				// An end entity's certificate, likely the client's own,
+				// is not a trust anchor: its key is missing, say so.
+				kind = "certificate without its private key"
 			}
 			used := ""
 			if e.Alias == rep.Used {
@@ -240,7 +256,6 @@ func (a *app) writeKeystoreText(rep keystoreReport, verbose bool) {
 	fmt.Fprintln(w, rep.Summary.Line())
 }
 
-// trimErr shortens an *fs.PathError to "path: reason".
 // checkInputFile refuses, before any work, a keystore, key or CA bundle
 // file that is missing, unreadable or a directory. A FIFO is opened without
 // waiting for a writer; what is in the file is the loader's to judge.
@@ -256,6 +271,7 @@ func checkInputFile(path string) error {
 	return nil
 }
 
+// trimErr shortens an *fs.PathError to "path: reason".
 func trimErr(err error) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
