@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -339,5 +340,32 @@ func TestRefusedCertificateNamesIdentityFinding(t *testing.T) {
 	expect(t, res, "tls.client-auth", Fail, "unknown_ca", "first cause", "cert.client", "Integration will refuse it")
 	if got, _ := res["tls.client-auth"].Evidence.Get("first cause"); got != "cert.client" {
 		t.Errorf("first cause %q, want cert.client", got)
+	}
+}
+
+// A keystore that does not open (a wrong password) leaves the handshake
+// without a certificate: tls.client-auth names keystore.load as the first
+// cause and never tells the user to pass the --keystore they passed.
+func TestClientAuthNamesUnloadedIdentity(t *testing.T) {
+	_, target := sandboxTarget(t, sandbox.Config{})
+	target.KeystorePassword = "not-the-password-4711"
+	for _, only := range [][]string{{"keystore.load", "tls.client-auth"}, {"tls.client-auth"}} {
+		res := runAt(t, target, Options{}, only...)
+		r := res["tls.client-auth"]
+		if len(only) == 2 {
+			expect(t, res, "keystore.load", Fail, "wrong keystore password")
+			expect(t, res, "tls.client-auth", Fail, "we sent none", "first cause", "wrong keystore password", "keystore.load")
+			if got, _ := r.Evidence.Get("first cause"); got != "keystore.load" {
+				t.Errorf("first cause %q, want keystore.load", got)
+			}
+		} else {
+			expect(t, res, "tls.client-auth", Fail, "could not be loaded", "keystore inspect")
+		}
+		if strings.Contains(r.Remediation, "Pass --keystore") || strings.Contains(r.Summary, "none is configured") {
+			t.Errorf("tells the user to pass the keystore they passed: %q / %q", r.Summary, r.Remediation)
+		}
+		if strings.Contains(r.Summary+r.Remediation+fmt.Sprint(r.Evidence), target.KeystorePassword) {
+			t.Error("the keystore password was shown")
+		}
 	}
 }

@@ -71,8 +71,7 @@ func judgeClientAuth(ctx context.Context, f *Facts) Verdict {
 			Fix("Configure the client identity for the real environment: --keystore FILE (or --cert and --key).")
 	}
 	if t.ClientCert == nil {
-		return v(Failf("the server asks for a client certificate but none is configured")).
-			Fix("Pass --keystore with the environment's MESH keystore (or --cert and --key with the endpoint certificate NHS issued for your FQDN).")
+		return v(noClientCertificate(f, t, "the server asks for a client certificate"))
 	}
 	summary := fmt.Sprintf("the server asked for a client certificate and accepted %s", ours)
 	if t.Requested && len(t.acceptableRaw) > 0 && !chainsToAcceptable(t) {
@@ -85,12 +84,7 @@ func judgeClientAuth(ctx context.Context, f *Facts) Verdict {
 // an identity finding when there is one, else what the server said.
 func refusedCertificate(f *Facts, t *TLSFacts, how string) Verdict {
 	if t.ClientCert == nil {
-		why := "no client certificate is configured"
-		if t.IdentityErr != nil {
-			why = fmt.Sprintf("the client identity could not be loaded (%v)", t.IdentityErr)
-		}
-		return Failf("MESH refused the connection with %s: %s", how, why).
-			Fix("Pass --keystore with the environment's MESH keystore and set MESH_KEYSTORE_PASSWORD (or --cert and --key).")
+		return noClientCertificate(f, t, "MESH refused the connection with "+how)
 	}
 	for _, id := range []string{"cert.client", "keystore.sha2", "keystore.load"} {
 		// A warning is a cause only against an NHS environment: against a
@@ -107,6 +101,28 @@ func refusedCertificate(f *Facts, t *TLSFacts, how string) Verdict {
 			t.ClientCert.Issuer.CommonName, strings.Join(t.AcceptableCAs, "; "))
 	}
 	return v.Fix("Use the endpoint certificate NHS issued for this environment and this FQDN, with its key; make sure it has not expired or been revoked. A certificate for another environment (DEP vs INT) is refused the same way. If it is right, ask the service desk whether it is registered for your mailbox.")
+}
+
+// noClientCertificate is the verdict when we sent no certificate to a
+// server that wants one (what names how the server showed it). The first
+// cause is the identity that did not load, when one was given: telling
+// the user to pass --keystore when they did would send them the wrong way.
+func noClientCertificate(f *Facts, t *TLSFacts, what string) Verdict {
+	if r, ok := f.Result("keystore.load"); ok && (r.Status == Fail || r.Status == Error) {
+		return Failf("%s, but we sent none: the client identity did not load; first cause: %s (keystore.load)", what, r.Summary).
+			With("first cause", "keystore.load").
+			Fix("%s", firstNonEmpty(r.Remediation, "Fix what keystore.load reports, then run meshdoctor again."))
+	}
+	if t.IdentityErr != nil || f.Target.Keystore != "" || f.Target.CertFile != "" || f.Target.KeyFile != "" {
+		why := "the client identity configured could not be used"
+		if t.IdentityErr != nil {
+			why = fmt.Sprintf("the client identity could not be loaded (%v)", t.IdentityErr)
+		}
+		return Failf("%s, but we sent none: %s", what, why).
+			Fix("Run meshdoctor keystore inspect on the keystore (or certificate) you gave to see why it does not load, fix that, then run again.")
+	}
+	return Failf("%s, but none is configured", what).
+		Fix("Pass --keystore with the environment's MESH keystore and set MESH_KEYSTORE_PASSWORD (or --cert and --key with the endpoint certificate NHS issued for your FQDN).")
 }
 
 // chainsToAcceptable reports whether our certificate (or its chain) names a
