@@ -262,7 +262,7 @@ func bundleSpineCAs(path string) string {
 	if path == "" {
 		return ""
 	}
-	data, err := os.ReadFile(path)
+	data, err := pki.ReadFile(path, "CA bundle")
 	if err != nil {
 		return ""
 	}

@@ -227,7 +227,7 @@ func (a *app) geoUpdate(ctx context.Context, rawURL, dir, caBundle string) error
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}, TLSHandshakeTimeout: 30 * time.Second}
 	if caBundle != "" {
 		// Extra CAs: the system's roots still serve DB-IP itself.
-		data, err := os.ReadFile(caBundle)
+		data, err := pki.ReadFile(caBundle, "CA bundle")
 		if err != nil {
 			return usagef("--ca-bundle: %v", err)
 		}
