@@ -1,10 +1,13 @@
 package reports
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The files WriteDir writes.
@@ -37,10 +40,22 @@ func WriteDir(dir string, r *Run) error {
 	return nil
 }
 
-// WriteFile writes one report to path: into a temporary file beside it,
-// renamed into place once complete, so a CI step never reads half a report.
+// WriteFile writes one report to path. A regular file (new or existing) is
+// written into a temporary file beside it and renamed into place once
+// complete, so a CI step never reads half a report. A symbolic link is
+// followed and its target written, so the link stays. Anything else that is
+// not a regular file (a device such as /dev/stdout or /dev/null, a FIFO, a
+// /proc/self/fd entry) is written directly, never renamed over: replacing a
+// device node or a pipe with a file would break the system or the pipeline.
 func WriteFile(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	target, direct, err := resolveReportPath(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if direct {
+		return writeDirect(path, target, write)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -56,7 +71,86 @@ func WriteFile(path string, write func(io.Writer) error) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// maxLinks bounds the symbolic links followed, as the kernel does (ELOOP).
+const maxLinks = 40
+
+// resolveReportPath follows the symbolic links from path to the file a
+// report should be written to. direct is true when that file exists and is
+// not a regular file, or is reached through /proc (whose fd links, behind
+// /dev/stdout, name pipes and terminals that only the kernel can follow):
+// then target is to be opened and written in place. A dangling link resolves
+// to the missing file it names, which is created.
+func resolveReportPath(path string) (target string, direct bool, err error) {
+	p := filepath.Clean(path)
+	for range maxLinks {
+		if inProc(p) {
+			return p, true, directTarget(p)
+		}
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			dest, err := os.Readlink(p)
+			if err != nil {
+				return "", false, err
+			}
+			if !filepath.IsAbs(dest) {
+				dest = filepath.Join(filepath.Dir(p), dest)
+			}
+			p = filepath.Clean(dest)
+		case fi.IsDir():
+			return "", false, errors.New("is a directory")
+		case fi.Mode().IsRegular():
+			return p, false, nil
+		default:
+			return p, true, nil
+		}
+	}
+	return "", false, errors.New("too many levels of symbolic links")
+}
+
+// inProc reports whether p is under /proc, where links are not paths.
+func inProc(p string) bool {
+	return p == "/proc" || strings.HasPrefix(p, "/proc/")
+}
+
+// directTarget checks a /proc path before it is opened: it must exist (a
+// file cannot be made there) and not be a directory.
+func directTarget(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return errors.New("is a directory")
+	}
+	return nil
+}
+
+// writeDirect writes the report into target as it is: no temporary file, no
+// rename, no truncation (O_APPEND: a regular file behind /dev/stdout keeps
+// what was printed before the report).
+func writeDirect(path, target string, write func(io.Writer) error) error {
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
