@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // The files WriteDir writes.
@@ -129,6 +130,9 @@ func inProc(p string) bool {
 // file cannot be made there) and not be a directory.
 func directTarget(p string) error {
 	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s does not exist, and no file can be made under /proc", p)
+	}
 	if err != nil {
 		return err
 	}
@@ -154,4 +158,71 @@ func writeDirect(path, target string, write func(io.Writer) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// CheckFile reports whether WriteFile could write path, so that a command
+// can refuse a bad path before its run rather than after it: the path is
+// not a directory and the directory it would be made in exists and takes
+// new files. A device, FIFO or /dev/stdout is accepted as it is.
+func CheckFile(path string) error {
+	if strings.HasSuffix(path, string(filepath.Separator)) {
+		return errors.New("ends in a separator, so names a directory: give a file name")
+	}
+	target, direct, err := resolveReportPath(path)
+	if err != nil {
+		return err
+	}
+	if direct {
+		return nil
+	}
+	return probeDir(filepath.Dir(target))
+}
+
+// CheckDir reports whether WriteDir could write into dir: an existing
+// directory that takes new files, or a missing one whose nearest existing
+// ancestor is such a directory (WriteDir makes the rest).
+func CheckDir(dir string) error {
+	p := filepath.Clean(dir)
+	for {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("%s is not a directory", p)
+		case err == nil:
+			return probeDir(p)
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return err
+		}
+		p = parent
+	}
+}
+
+// probeDir checks that dir is a directory where a file can be made, by
+// making (and removing) one: permission bits do not tell (root, read-only
+// and special file systems such as /proc).
+func probeDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("directory %s does not exist", dir)
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	f, err := os.CreateTemp(dir, ".meshdoctor-probe-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

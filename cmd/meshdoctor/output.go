@@ -21,13 +21,59 @@ type outputFlags struct {
 }
 
 // register adds --out-dir and --junit; --bundle too when bundle is true
-// (a support bundle is for runs that reach MESH: check and run).
+// (a support bundle is for runs that reach MESH: check and run). Each path
+// is checked as the flags are parsed, before anything runs: a path that
+// cannot be written is a usage error (exit 2) naming the flag, not a failure
+// found after the run (whose test messages a 'run' has already sent).
 func (o *outputFlags) register(fl *pflag.FlagSet, bundle bool) {
-	fl.StringVar(&o.outDir, "out-dir", "", "also write report.txt, report.json, junit.xml and report.html into this directory")
-	fl.StringVar(&o.junit, "junit", "", "also write the JUnit XML report to this file")
+	fl.Var(&reportPath{&o.outDir, reports.CheckDir}, "out-dir", "also write report.txt, report.json, junit.xml and report.html into this directory")
+	fl.Var(&reportPath{&o.junit, reports.CheckFile}, "junit", "also write the JUnit XML report to this file")
 	if bundle {
-		fl.StringVar(&o.bundle, "bundle", "", "also write a support bundle (zip) for a service-desk ticket: report, configuration without secrets, versions, certificate fingerprints, log")
+		fl.Var(&reportPath{&o.bundle, reports.CheckFile}, "bundle", "also write a support bundle (zip) for a service-desk ticket: report, configuration without secrets, versions, certificate fingerprints, log")
 	}
+}
+
+// validate checks every path the flags hold, as parsing already did; for a
+// caller that sets the fields itself.
+func (o outputFlags) validate() error {
+	for _, f := range []struct {
+		flag, path string
+		check      func(string) error
+	}{{"--out-dir", o.outDir, reports.CheckDir}, {"--junit", o.junit, reports.CheckFile}, {"--bundle", o.bundle, reports.CheckFile}} {
+		if f.path == "" {
+			continue
+		}
+		if err := f.check(f.path); err != nil {
+			return usagef("%s %s: %v", f.flag, f.path, err)
+		}
+	}
+	return nil
+}
+
+// reportPath is a flag naming where a report goes, checked when set.
+type reportPath struct {
+	p     *string
+	check func(string) error
+}
+
+func (r *reportPath) String() string {
+	if r.p == nil {
+		return ""
+	}
+	return *r.p
+}
+
+func (r *reportPath) Type() string { return "path" }
+
+func (r *reportPath) Set(v string) error {
+	if v == "" {
+		return fmt.Errorf("empty path")
+	}
+	if err := r.check(v); err != nil {
+		return err
+	}
+	*r.p = v
+	return nil
 }
 
 // proxyVariables are the variables that route MESH traffic through a proxy.

@@ -292,20 +292,86 @@ func TestBundleContents(t *testing.T) {
 	}
 }
 
+// TestOutputFlagErrors: a report path that cannot be written is refused
+// before the run (nothing on stdout: no check ran, no message was sent) as a
+// usage error whose message names the flag.
 func TestOutputFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a-file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{
-		{"check", "--sandbox", "--only", "auth.credentials", "--out-dir", filepath.Join(file, "sub")},
-		{"check", "--sandbox", "--only", "auth.credentials", "--junit", filepath.Join(dir, "missing", "junit.xml")},
+	for _, tc := range []struct {
+		cmd  string
+		flag string
+		path string
+	}{
+		{"check", "--out-dir", file},
+		{"check", "--out-dir", filepath.Join(file, "sub")},
+		{"check", "--junit", filepath.Join(dir, "missing", "junit.xml")},
+		{"check", "--junit", dir},
+		{"check", "--junit", "/proc/meshdoctor-no-such.xml"},
+		{"check", "--bundle", dir},
+		{"check", "--bundle", filepath.Join(dir, "bundle") + "/"},
+		{"run", "--junit", dir},
+		{"conform", "--out-dir", file},
 	} {
-		r := runCLI(t, nil, args...)
-		if r.code != exitCannotRun || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 || !strings.Contains(r.stderr, "meshdoctor: --") {
-			t.Errorf("%v: exit %d, stderr %q: want exit 3 and one line naming the flag", args, r.code, r.stderr)
+		args := []string{tc.cmd, "--sandbox", tc.flag, tc.path}
+		if tc.cmd == "check" {
+			args = append(args, "--only", "auth.credentials")
 		}
+		r := runCLI(t, nil, args...)
+		first, _, _ := strings.Cut(r.stderr, "\n")
+		if r.code != exitUsage || r.stdout != "" || !strings.HasPrefix(first, "meshdoctor: ") || !strings.Contains(first, tc.flag) {
+			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q: want exit 2 before the run, the first line naming %s", args, r.code, len(r.stdout), r.stderr, tc.flag)
+		}
+	}
+}
+
+// TestOutputFlagsValidate: validate refuses the same paths as parsing does,
+// and accepts what can be written (a missing --out-dir, /dev/stdout).
+func TestOutputFlagsValidate(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		o    outputFlags
+		want string // "" when valid, else the flag the error names
+	}{
+		{outputFlags{outDir: filepath.Join(dir, "new", "deeper"), junit: filepath.Join(dir, "j.xml"), bundle: file}, ""},
+		{outputFlags{junit: "/dev/stdout"}, ""},
+		{outputFlags{outDir: file}, "--out-dir"},
+		{outputFlags{junit: dir}, "--junit"},
+		{outputFlags{bundle: filepath.Join(dir, "no", "b.zip")}, "--bundle"},
+	} {
+		err := tc.o.validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v, want valid", tc.o, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want) || exitCode(err) != exitUsage):
+			t.Errorf("%+v: %v, want a usage error naming %s", tc.o, err, tc.want)
+		}
+	}
+}
+
+// TestJUnitThroughSymlinkKeepsTheLink: the QA case, end to end.
+func TestJUnitThroughSymlinkKeepsTheLink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link.xml")
+	if err := os.Symlink("target.txt", link); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "check", "--sandbox", "--only", "auth.credentials", "--junit", link)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if dest, err := os.Readlink(link); err != nil || dest != "target.txt" {
+		t.Errorf("link.xml is no longer the link to target.txt: %q %v", dest, err)
+	}
+	if !bytes.Contains(mustRead(t, filepath.Join(dir, "target.txt")), []byte("<testsuites")) {
+		t.Error("target.txt does not hold the JUnit report")
 	}
 }
 
