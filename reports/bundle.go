@@ -120,7 +120,7 @@ func systemDoc(r *Run, info BundleInfo) any {
 func writeBundleReadme(w io.Writer, r *Run) error {
 	return render(w, r, func(r *Run, b *bytes.Buffer) error {
 		fmt.Fprintf(b, "meshdoctor support bundle\n\n%s\nStarted %s; %s\n\n",
-			Heading(r), r.Started.UTC().Format(time.RFC3339), r.Summary.Line())
+			Heading(r), r.Started.UTC().Format(time.RFC3339), r.Line())
 		fmt.Fprintf(b, `%-18s the run's report (schema %d)
 %-18s the effective configuration; each secret replaced by where it came from
 %-18s meshdoctor, Go and OS versions; the names (not values) of proxy variables set
@@ -153,7 +153,7 @@ func WriteLog(w io.Writer, r *Run) error {
 			}
 		}
 		writeConformanceLog(b, r)
-		fmt.Fprintf(b, "%s end after %ss: %s\n", start.Add(r.Duration).Format(time.RFC3339Nano), junitTime(r.Duration), r.Summary.Line())
+		fmt.Fprintf(b, "%s end after %ss: %s\n", start.Add(r.Duration).Format(time.RFC3339Nano), junitTime(r.Duration), r.Line())
 		return nil
 	})
 }

@@ -203,3 +203,38 @@ func TestBundle(t *testing.T) {
 		t.Error("two bundles of the same run differ")
 	}
 }
+
+// TestClosingLineAfterInterrupt: a spec stopped by Ctrl-C is counted in the
+// closing line as the conformance line counts it, not as failed; one error
+// is "1 error".
+func TestClosingLineAfterInterrupt(t *testing.T) {
+	r := fixtureConformanceRun()
+	c := *r.Conformance
+	c.Summary.Interrupted = 1
+	r.Conformance = &c
+	tests := []struct {
+		name string
+		run  *Run
+		want string
+	}{
+		{"interrupted", r, "3 passed, 1 warned, 2 failed, 1 skipped, 1 stopped by the interrupt"},
+		{"one error", &Run{Checks: []checks.Result{{ID: "a.b", Status: checks.Error}}}, "0 passed, 0 warned, 0 failed, 0 skipped, 1 error"},
+		{"two errors", &Run{Checks: []checks.Result{{ID: "a.b", Status: checks.Error}, {ID: "a.c", Status: checks.Error}}}, "0 passed, 0 warned, 0 failed, 0 skipped, 2 errors"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run.Finish(tc.run.Started)
+			if got := tc.run.Line(); got != tc.want {
+				t.Errorf("Line() = %q, want %q", got, tc.want)
+			}
+			var b bytes.Buffer
+			if err := WriteText(&b, tc.run, TextOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+			if last := lines[len(lines)-1]; last != tc.want {
+				t.Errorf("closing line %q, want %q", last, tc.want)
+			}
+		})
+	}
+}

@@ -112,20 +112,30 @@ func WriteText(w io.Writer, r *Run, o TextOptions) error {
 			}
 		}
 		fmt.Fprintln(b)
-		fmt.Fprintln(b, totalLine(r))
+		fmt.Fprintln(b, r.Line())
 		return nil
 	})
 }
 
-// totalLine is the closing line of a run with conformance: checks and specs
-// together, in the words of the checks' line (a spec that stopped before a
-// verdict counts as failed; specs the filter left out are not counted).
-func totalLine(r *Run) string {
+// Line is the run's closing line: the checks' summary line or, with
+// conformance, checks and specs together in the words of the checks' line.
+// A spec stopped by the interrupt is counted as the conformance line counts
+// it ("N stopped by the interrupt"), not as failed; specs the filter left
+// out are not counted.
+func (r *Run) Line() string {
+	if r.Conformance == nil {
+		return checks.Summarize(r.Checks).Line()
+	}
 	s, c := checks.Summarize(r.Checks), r.Conformance.Summary
+	stopped := c.Interrupted + c.Aborted
 	s.Passed += c.Passed
-	s.Failed += c.Bad()
+	s.Failed += c.Bad() - stopped
 	s.Skipped += c.Skipped + c.Pending - c.NotSelected
-	return s.Line()
+	line := s.Line()
+	if stopped > 0 {
+		line += fmt.Sprintf(", %d stopped by the interrupt", stopped)
+	}
+	return line
 }
 
 // wrap breaks s into lines of at most width runes, at spaces.

@@ -117,7 +117,7 @@ func (a *app) writeRun(run *reports.Run, format string, verbose bool, o outputFl
 		}
 	}
 	if !run.Summary.OK {
-		return failedError{run.Summary.Line()}
+		return failedError{run.Line()}
 	}
 	return nil
 }
