@@ -11,9 +11,13 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Redacted replaces a secret in everything meshdoctor writes.
@@ -22,6 +26,20 @@ const Redacted = "[REDACTED]"
 // MinSecretLen is the shortest secret value that is replaced wherever it
 // appears: a shorter one would mangle ordinary words (and is no real secret).
 // Private keys and token HMACs are recognised by their shape, at any length.
+//
+// Secrets that are ordinary words are guarded by three rules, not by a
+// longer minimum: a minimum of 8 would print a real 4 to 7 character
+// keystore password wherever it leaked, while a word of 8 or more letters
+// ("password", "meshdoctor", "keystore") would still blank prose.
+//   - Published values are no secret at all (model.go publishedValue: NHS's
+//     sandbox credentials, the embedded sandbox's keystore password).
+//   - A secret made of letters only (a word) is replaced where it stands as
+//     a whole word, never inside a longer word: real MESH passwords and
+//     shared keys are not dictionary words (they have digits or symbols and
+//     are replaced wherever they appear), so this only spares prose.
+//   - The tool's fixed fields (name, version, OS, architecture) are never
+//     replaced: they are in every report by design, so hiding them hides
+//     nothing (a secret that contains one is still replaced whole).
 const MinSecretLen = 4
 
 // Redactor removes secrets from rendered output. Every writer in this package
@@ -39,28 +57,103 @@ const MinSecretLen = 4
 type Redactor struct {
 	// forms are the encoded forms of the secrets, longest first, so that
 	// a secret containing another is replaced whole.
-	forms []string
+	forms []form
+	// keep are words never replaced (the tool's fixed fields), and outer
+	// the forms that contain one of them, replaced before keep is set aside.
+	keep  []string
+	outer []form
+}
+
+// form is one encoded form of a secret; word when the secret is letters
+// only, replaced only as a whole word.
+type form struct {
+	s    string
+	word bool
 }
 
 // NewRedactor returns a redactor for these secret values. Empty and short
 // values (see MinSecretLen) are ignored.
 func NewRedactor(secrets ...string) *Redactor {
 	seen := map[string]bool{}
-	var forms []string
+	var forms []form
 	for _, s := range secrets {
 		if len(s) < MinSecretLen {
 			continue
 		}
+		word := isWord(s)
 		for _, f := range encodings(s) {
 			if f != "" && !seen[f] {
 				seen[f] = true
-				forms = append(forms, f)
+				forms = append(forms, form{f, word})
 			}
 		}
 	}
-	sort.SliceStable(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	sort.SliceStable(forms, func(i, j int) bool { return len(forms[i].s) > len(forms[j].s) })
 	return &Redactor{forms: forms}
 }
+
+// keeping returns a copy of r that never replaces these words (where they
+// stand as whole words): the tool's fixed fields. Forms that contain one of
+// them are replaced first, so a secret is never split by a kept word.
+func (r *Redactor) keeping(words ...string) *Redactor {
+	c := &Redactor{}
+	for _, w := range words {
+		if len(w) >= MinSecretLen && !slices.Contains(c.keep, w) {
+			c.keep = append(c.keep, w)
+		}
+	}
+	sort.SliceStable(c.keep, func(i, j int) bool { return len(c.keep[i]) > len(c.keep[j]) })
+	for _, f := range r.forms {
+		outer := false
+		for _, w := range c.keep {
+			outer = outer || (len(f.s) > len(w) && strings.Contains(f.s, w))
+		}
+		if outer {
+			c.outer = append(c.outer, f)
+		} else {
+			c.forms = append(c.forms, f)
+		}
+	}
+	return c
+}
+
+// isWord reports whether s is letters only: a word, not a generated secret.
+func isWord(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) })
+}
+
+// isWordRune is a rune that continues a word.
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' }
+
+// replace replaces every occurrence of f in s with repl; a word form only
+// where it is not part of a longer word.
+func replace(s string, f form, repl string) string {
+	if !f.word {
+		return strings.ReplaceAll(s, f.s, repl)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, f.s)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(f.s)
+		before, _ := utf8.DecodeLastRuneInString(s[:i])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		b.WriteString(s[:i])
+		if (i > 0 && isWordRune(before)) || (end < len(s) && isWordRune(after)) {
+			b.WriteString(f.s)
+		} else {
+			b.WriteString(repl)
+		}
+		s = s[end:]
+	}
+}
+
+// keepOpen and keepClose bracket the index of a kept word while secrets are replaced:
+// private-use runes, which no secret or format produces.
+const keepOpen, keepClose = "\ue000", "\ue001"
 
 // encodings are the ways a value may be written by the formats meshdoctor
 // renders, and by servers that echo it back.
@@ -96,8 +189,17 @@ func (r *Redactor) Bytes(b []byte) []byte {
 // String returns s without secrets.
 func (r *Redactor) String(s string) string {
 	if r != nil {
+		for _, f := range r.outer {
+			s = replace(s, f, Redacted)
+		}
+		for i, w := range r.keep {
+			s = replace(s, form{w, true}, keepOpen+strconv.Itoa(i)+keepClose)
+		}
 		for _, f := range r.forms {
-			s = strings.ReplaceAll(s, f, Redacted)
+			s = replace(s, f, Redacted)
+		}
+		for i, w := range r.keep {
+			s = strings.ReplaceAll(s, keepOpen+strconv.Itoa(i)+keepClose, w)
 		}
 	}
 	s = pemPrivateKey.ReplaceAllString(s, "[REDACTED PRIVATE KEY]")

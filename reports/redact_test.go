@@ -2,9 +2,11 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/meshdoctor/meshdoctor/checks"
 	"github.com/meshdoctor/meshdoctor/mesh"
 )
 
@@ -108,5 +110,68 @@ func TestPasswordInTheURLIsRedacted(t *testing.T) {
 	r := &Run{Target: NewTarget(tg, nil)}
 	if got := r.Redactor().String("dialled https://meshuser:url-s3cret@mesh.example.test"); strings.Contains(got, "url-s3cret") {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestWordSecretsSpareProse: a secret that is a word is replaced only as a
+// whole word; any other secret wherever it appears, even inside a word.
+func TestWordSecretsSpareProse(t *testing.T) {
+	rd := NewRedactor("check", "Zq9-x7")
+	for in, want := range map[string]string{
+		"check: checks were rechecked":   "[REDACTED]: checks were rechecked",
+		"pw=check&x":                     "pw=[REDACTED]&x",
+		"see aZq9-x7b and Zq9-x7":        "see a[REDACTED]b and [REDACTED]",
+		"mot de passe élève check élève": "mot de passe élève [REDACTED] élève",
+	} {
+		if got := rd.String(in); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestToolFieldsAreNeverRedacted: the embedded sandbox's keystore password
+// "meshdoctor", given through a profile or MESH_KEYSTORE_PASSWORD, does not
+// blank the product's name; secrets equal to a tool field leave it shown;
+// a secret that contains a tool field is still hidden whole.
+func TestToolFieldsAreNeverRedacted(t *testing.T) {
+	tool := Tool{Name: "meshdoctor", Version: "1.4.2-rc1", OS: "linux", Arch: "amd64"}
+	for _, tc := range []struct {
+		name, keystorePassword, password string
+	}{
+		{"sandbox keystore password from the environment", "meshdoctor", "Pw-9f8e7d6c"},
+		{"secrets equal to the tool fields", "linux", "1.4.2-rc1"},
+		{"secret equal to the architecture", "amd64", "Pw-9f8e7d6c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := mesh.Target{Credentials: mesh.Credentials{Mailbox: "X26ABC1", Password: tc.password, SharedKey: "Sk-linux-amd64-secret"},
+				Keystore: "k.p12", KeystorePassword: tc.keystorePassword}
+			r := &Run{Command: "check", Tool: tool, Target: NewTarget(tg, map[string]string{
+				"password": "MESH_MAILBOX_PASSWORD", "shared_key": "MESH_SHARED_KEY", "keystore_password": "MESH_KEYSTORE_PASSWORD"})}
+			r.Checks = []checks.Result{{ID: "auth.credentials", Title: "Credentials", Status: checks.Fail,
+				Summary: "shared key Sk-linux-amd64-secret refused"}}
+			r.Finish(r.Started)
+			var text, js bytes.Buffer
+			if err := WriteText(&text, r, TextOptions{Verbose: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteJSON(&js, r); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(text.String(), "meshdoctor 1.4.2-rc1 check") {
+				t.Errorf("heading: %q", strings.SplitN(text.String(), "\n", 2)[0])
+			}
+			var doc struct{ Tool Tool }
+			if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if doc.Tool != tool {
+				t.Errorf("JSON tool %+v, want %+v", doc.Tool, tool)
+			}
+			for _, out := range []string{text.String(), js.String()} {
+				if strings.Contains(out, "Sk-linux-amd64-secret") || !strings.Contains(out, "shared key [REDACTED] refused") {
+					t.Errorf("the shared key is not hidden whole:\n%s", out)
+				}
+			}
+		})
 	}
 }
