@@ -148,16 +148,27 @@ func directTarget(p string) error {
 func writeDirect(path, target string, write func(io.Writer) error) error {
 	f, err := os.OpenFile(target, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, bare(err))
 	}
 	if err := write(f); err != nil {
 		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, bare(err))
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, bare(err))
 	}
 	return nil
+}
+
+// bare is err without the operation and path of an *fs.PathError, which
+// the caller's message already names ("write /dev/full: no space left on
+// device", not "write /dev/full: write /dev/full: ...").
+func bare(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // CheckFile reports whether WriteFile could write path, so that a command
@@ -217,11 +228,7 @@ func probeDir(dir string) error {
 	}
 	f, err := os.CreateTemp(dir, ".meshdoctor-probe-*")
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("cannot write in %s: %w", dir, err)
+		return fmt.Errorf("cannot write in %s: %w", dir, bare(err))
 	}
 	f.Close()
 	return os.Remove(f.Name())

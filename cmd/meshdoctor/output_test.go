@@ -411,3 +411,36 @@ func TestRunReportsAreValid(t *testing.T) {
 		t.Errorf("junit-10.xsd refuses the run's junit.xml: %v\n%s", err, out)
 	}
 }
+
+// TestReportWriteFailsAfterTheRun: a path that passes the checks before the
+// run but cannot take the report (a full device) is still an exit 3 naming
+// the flag once, with the report on stdout, and the device is left as it was.
+// As root the test makes its own full device (a regression would otherwise
+// replace the system's /dev/full); others cannot replace /dev/full.
+func TestReportWriteFailsAfterTheRun(t *testing.T) {
+	full := "/dev/full"
+	if os.Geteuid() == 0 {
+		full = filepath.Join(t.TempDir(), "full")
+		if out, err := exec.Command("mknod", "-m", "666", full, "c", "1", "7").CombinedOutput(); err != nil {
+			t.Skipf("cannot make a full device: %v %s", err, out)
+		}
+		if f, err := os.OpenFile(full, os.O_WRONLY, 0); err != nil {
+			t.Skipf("devices cannot be opened here (nodev?): %v", err)
+		} else {
+			f.Close()
+		}
+	}
+	before, err := os.Lstat(full)
+	if err != nil || before.Mode()&os.ModeCharDevice == 0 {
+		t.Skipf("no %s here", full)
+	}
+	r := runCLI(t, nil, "check", "--sandbox", "--only", "auth.credentials", "--junit", full)
+	if r.code != exitCannotRun || !strings.Contains(r.stdout, "auth.credentials") ||
+		strings.TrimSpace(r.stderr) != "meshdoctor: --junit: write "+full+": no space left on device" {
+		t.Errorf("exit %d, stderr %q: want exit 3, the report on stdout and one line naming --junit", r.code, r.stderr)
+	}
+	after, err := os.Lstat(full)
+	if err != nil || after.Mode() != before.Mode() || !os.SameFile(before, after) {
+		t.Errorf("%s was replaced: %v %v", full, after, err)
+	}
+}
