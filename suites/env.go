@@ -190,13 +190,19 @@ func (c *CleanupReport) note(format string, args ...any) {
 
 // send sends a message to the recipient and puts its id in the ledger.
 func (e *env) send(ctx context.Context, c *mesh.Client, m mesh.Message, body []byte) (string, error) {
+	return e.sendStream(ctx, c, m, bytes.NewReader(body), int64(len(body)))
+}
+
+// sendStream is send with a body read as it goes, for messages too large
+// to hold in memory.
+func (e *env) sendStream(ctx context.Context, c *mesh.Client, m mesh.Message, body io.Reader, size int64) (string, error) {
 	if m.To == "" {
 		m.To = e.recipient()
 	}
 	if m.WorkflowID == "" {
 		m.WorkflowID = e.workflow()
 	}
-	id, err := c.Send(ctx, m, bytes.NewReader(body), int64(len(body)))
+	id, err := c.Send(ctx, m, body, size)
 	switch {
 	case id == "":
 	case strings.EqualFold(m.To, e.recipient()):
@@ -382,18 +388,6 @@ func handshakeHeader() http.Header {
 
 // mailboxPath is /messageexchange/{mailbox}.
 func mailboxPath(mb string) string { return mesh.PathPrefix + "/" + url.PathEscape(mb) }
-
-// payload is size bytes of text lines naming the run and the purpose:
-// text, so that gzip has something to do; deterministic, so that a
-// download can be compared.
-func payload(seed string, size int) []byte {
-	var b bytes.Buffer
-	b.Grow(size + 64)
-	for n := 1; b.Len() < size; n++ {
-		fmt.Fprintf(&b, "meshdoctor conformance %s line %08d\n", seed, n)
-	}
-	return b.Bytes()[:size]
-}
 
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)

@@ -65,6 +65,11 @@ const (
 	DefaultPollInterval = 5 * time.Second
 	DefaultChunkSize    = 6 << 20
 	DefaultLookupODS    = "X26"
+
+	// MaxChunkSize is MESH's limit on one request: 100 MB (mesh-api.md
+	// §5.1; 20 MB was the old limit over the internet). A larger chunk
+	// would only be refused, after being built and uploaded.
+	MaxChunkSize = 100_000_000
 )
 
 // LocalIDPrefix starts the mex-LocalID of every message the suite sends.
@@ -117,6 +122,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, configErrorf("poll interval %s is longer than the timeout %s", o.PollInterval, o.Timeout)
 	case o.ChunkSize < 16:
 		return o, configErrorf("chunk size %d is too small (at least 16 bytes)", o.ChunkSize)
+	case o.ChunkSize > MaxChunkSize:
+		return o, configErrorf("chunk size %d is larger than MESH's limit of 100 MB (%d bytes) per request", o.ChunkSize, MaxChunkSize)
 	}
 	if err := checkFilters(o.LabelFilter, o.Focus); err != nil {
 		return o, err

@@ -263,6 +263,9 @@ func TestOptionErrors(t *testing.T) {
 		{"poll longer than timeout", func(o *Options) { o.Timeout, o.PollInterval = time.Second, time.Minute }, "poll interval"},
 		{"no target", func(o *Options) { o.Target.URL = "" }, "--env"},
 		{"lower-case mailbox", func(o *Options) { o.Target.Credentials.Mailbox = "x26abc1" }, "use X26ABC1"},
+		{"chunk larger than MESH takes", func(o *Options) { o.ChunkSize = MaxChunkSize + 1 }, "100 MB"},
+		{"chunk of 100 GiB", func(o *Options) { o.ChunkSize = 100 << 30 }, "100 MB"},
+		{"negative chunk", func(o *Options) { o.ChunkSize = -1 }, "too small"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

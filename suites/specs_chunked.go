@@ -1,7 +1,6 @@
 package suites
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -21,7 +20,8 @@ func (s *suite) chunkedSpecs() {
 	ginkgo.Describe("a chunked message", ginkgo.Offset(1), ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
 		var (
 			id       string
-			body     []byte
+			seed     string
+			size     int64
 			total    int
 			sendTook time.Duration
 
@@ -30,17 +30,19 @@ func (s *suite) chunkedSpecs() {
 		)
 		doSend := func(ctx context.Context) {
 			s.need(&sent, func() error {
+				// Generated as it is sent, never held whole: a chunk may be
+				// up to 100 MB.
 				chunk := s.e.opts.ChunkSize
-				body = payload(s.e.runID+"-chunked", int(2*chunk+chunk/2))
+				seed, size = s.e.runID+"-chunked", 2*chunk+chunk/2
 				total = 3
 				var err error
 				start := time.Now()
-				id, err = s.e.send(ctx, s.e.sender, mesh.Message{
+				id, err = s.e.sendStream(ctx, s.e.sender, mesh.Message{
 					LocalID:     s.e.localID("chunked"),
 					FileName:    "meshdoctor-conform-chunked.txt",
 					ContentType: "text/plain",
-					Checksum:    "sha256:" + sha256Hex(body),
-				}, body)
+					Checksum:    "sha256:" + payloadSHA256(seed, size),
+				}, newPayloadReader(seed, size), size)
 				sendTook = time.Since(start)
 				return err
 			})
@@ -70,7 +72,7 @@ func (s *suite) chunkedSpecs() {
 				entry("message_id", id)
 				entry("chunks", total)
 				entry("chunk_size", s.e.opts.ChunkSize)
-				entry("upload_mib_per_s", mibPerSecond(len(body), sendTook))
+				entry("upload_mib_per_s", mibPerSecond(size, sendTook))
 			})
 
 		s.spec("MESH-CHUNK-002",
@@ -107,20 +109,20 @@ func (s *suite) chunkedSpecs() {
 			labels(LabelReceive, LabelChunked),
 			func(ctx context.Context) {
 				doDeliver(ctx)
-				var buf bytes.Buffer
-				buf.Grow(len(body))
+				// Compared as it arrives, never held whole.
+				got := newMatcher(seed, size)
 				start := time.Now()
-				info, err := s.e.receive.Download(ctx, id, &buf)
+				info, err := s.e.receive.Download(ctx, id, got)
 				took := time.Since(start)
 				if err != nil {
 					s.failf("download: %s", oneLine(err.Error()))
 				}
 				entry("chunks", info.TotalChunks)
-				entry("bytes", buf.Len())
-				entry("download_mib_per_s", mibPerSecond(buf.Len(), took))
-				if !bytes.Equal(buf.Bytes(), body) {
+				entry("bytes", got.n)
+				entry("download_mib_per_s", mibPerSecond(got.n, took))
+				if !got.equal() {
 					s.failf("the %d chunks joined make %d bytes (SHA-256 %.12s…), not the %d sent (SHA-256 %.12s…)",
-						info.TotalChunks, buf.Len(), sha256Hex(buf.Bytes()), len(body), sha256Hex(body))
+						info.TotalChunks, got.n, got.sha256Hex(), size, payloadSHA256(seed, size))
 				}
 			})
 
@@ -202,7 +204,7 @@ func (s *suite) chunkedSpecs() {
 }
 
 // mibPerSecond is a throughput for a report entry.
-func mibPerSecond(n int, d time.Duration) string {
+func mibPerSecond[N int | int64](n N, d time.Duration) string {
 	if d <= 0 {
 		return "n/a"
 	}
@@ -213,15 +215,17 @@ func mibPerSecond(n int, d time.Duration) string {
 // check the recipient gets the original bytes.
 func (s *suite) compressionSpecs() {
 	ginkgo.Describe("gzip transport compression", ginkgo.Offset(1), func() {
-		roundTrip := func(ctx context.Context, purpose string, size int, chunk int64) {
-			body := payload(s.e.runID+"-"+purpose, size)
-			id, err := s.e.send(ctx, s.e.sender, mesh.Message{
+		// roundTrip generates the body as it sends it and compares the
+		// download as it arrives: the chunked one may be a few 100 MB.
+		roundTrip := func(ctx context.Context, purpose string, size int64, chunk int64) {
+			seed := s.e.runID + "-" + purpose
+			id, err := s.e.sendStream(ctx, s.e.sender, mesh.Message{
 				LocalID:     s.e.localID(purpose),
 				FileName:    "meshdoctor-conform-" + purpose + ".txt",
 				ContentType: "text/plain",
 				Gzip:        true,
 				ChunkSize:   chunk,
-			}, body)
+			}, newPayloadReader(seed, size), size)
 			if id != "" {
 				ginkgo.DeferCleanup(func() { _ = s.e.ack(context.Background(), id) })
 			}
@@ -232,16 +236,16 @@ func (s *suite) compressionSpecs() {
 			if err := s.awaitDelivery(ctx, id); err != nil {
 				s.failf("%s", oneLine(err.Error()))
 			}
-			var buf bytes.Buffer
-			info, err := s.e.receive.Download(ctx, id, &buf)
+			got := newMatcher(seed, size)
+			info, err := s.e.receive.Download(ctx, id, got)
 			if err != nil {
 				s.failf("download: %s", oneLine(err.Error()))
 			}
 			entry("download_content_encoding", orNone(info.ContentEncoding))
 			entry("chunks", info.TotalChunks)
-			if !bytes.Equal(buf.Bytes(), body) {
+			if !got.equal() {
 				s.failf("the recipient got %d bytes (SHA-256 %.12s…), not the %d sent gzip-encoded (SHA-256 %.12s…)",
-					buf.Len(), sha256Hex(buf.Bytes()), len(body), sha256Hex(body))
+					got.n, got.sha256Hex(), size, payloadSHA256(seed, size))
 			}
 		}
 
@@ -255,7 +259,7 @@ func (s *suite) compressionSpecs() {
 			labels(LabelSend, LabelReceive, LabelCompression, LabelChunked),
 			func(ctx context.Context) {
 				chunk := s.e.opts.ChunkSize
-				roundTrip(ctx, "gzip-chunked", int(2*chunk+chunk/3), chunk)
+				roundTrip(ctx, "gzip-chunked", 2*chunk+chunk/3, chunk)
 			})
 	})
 }
