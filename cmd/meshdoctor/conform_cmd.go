@@ -162,6 +162,9 @@ func (a *app) suiteOptions(f conformFlags, t mesh.Target, sandboxed bool) (suite
 		if err != nil {
 			return o, usagef("--chunk-size: %v", err)
 		}
+		if n > suites.MaxChunkSize {
+			return o, usagef("--chunk-size %s: at most 100MB, MESH's limit on one request", f.chunkSize)
+		}
 		o.ChunkSize = n
 	}
 	if sandboxed {

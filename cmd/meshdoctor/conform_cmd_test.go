@@ -136,6 +136,9 @@ func TestConformUsage(t *testing.T) {
 		{"no target", nil, []string{}, "--env"},
 		{"negative timeout", nil, []string{"--sandbox", "--timeout", "-1s"}, "negative"},
 		{"bad chunk size", nil, []string{"--sandbox", "--chunk-size", "lots"}, "chunk-size"},
+		// Would build chunks in memory until the process died.
+		{"chunk of 100 GiB", nil, []string{"--sandbox", "--chunk-size", "100GiB"}, "100MB, MESH's limit"},
+		{"chunk over 100 MB", nil, []string{"--sandbox", "--chunk-size", "100000001"}, "100MB, MESH's limit"},
 		{"live", creds, []string{"--env", "live", "--mailbox", "X26ABC1", "--workflow", "WF"}, "--allow-live"},
 		{"recipient without password", creds, []string{"--url", "https://127.0.0.1:1", "--mailbox", "X26ABC1", "--recipient", "X26ABC2", "--workflow", "WF"}, "MESH_RECIPIENT_PASSWORD"},
 	}
@@ -196,5 +199,38 @@ func TestConformJUnitUnwritable(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "PASS  MESH-HANDSHAKE-001") || strings.Count(r.stderr, "--junit: write ") != 1 {
 		t.Fatalf("want the report on stdout and the error once on stderr\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
+	}
+}
+
+// TestRoundtripBounds: sizes that would make a million requests, or spool
+// and transfer 100 GiB, are refused before anything starts. (Here rather
+// than in main_test.go, which others edit.)
+func TestRoundtripBounds(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		contains string
+	}{
+		{"chunk of 1 byte", []string{"--chunk-size", "1"}, "at least 16.0 KiB"},
+		{"chunk over 100 MB", []string{"--chunk-size", "100000001"}, "MESH's limit on one request"},
+		{"chunk of 100 GiB", []string{"--chunk-size", "100GiB"}, "MESH's limit on one request"},
+		{"size of 100 GiB", []string{"--size", "100GiB"}, "at most 4.0 GiB"},
+		{"size just over", []string{"--size", "4294967297"}, "at most 4.0 GiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, nil, append([]string{"roundtrip", "--sandbox"}, tt.args...)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tt.contains) {
+				t.Fatalf("exit %d, want 2 with %q\nstdout: %s\nstderr: %s", r.code, tt.contains, r.stdout, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("a usage error printed to stdout: %s", r.stdout)
+			}
+		})
+	}
+	// The bounds themselves are accepted.
+	r := runCLI(t, nil, "roundtrip", "--sandbox", "--size", "64KiB", "--chunk-size", "16KiB")
+	if r.code != exitOK {
+		t.Fatalf("16 KiB chunks: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/sandbox"
+	"github.com/meshdoctor/meshdoctor/suites"
 )
 
 type roundtripFlags struct {
@@ -70,6 +71,21 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 	if err != nil {
 		return usagef("--size: %v", err)
 	}
+	if size > roundtripMaxSize {
+		return usagef("--size %s: at most %s: a round trip proves the path with one test message, and a larger one would only be uploaded, stored (with --sandbox, on this machine) and downloaded again", f.size, formatBytes(roundtripMaxSize))
+	}
+	var chunkFlag int64
+	if f.chunkSize != "" {
+		if chunkFlag, err = parseSize(f.chunkSize); err != nil {
+			return usagef("--chunk-size: %v", err)
+		}
+		switch {
+		case chunkFlag < roundtripMinChunk:
+			return usagef("--chunk-size %s: at least %s; every chunk is a request, so smaller chunks only make many more of them", f.chunkSize, formatBytes(roundtripMinChunk))
+		case chunkFlag > suites.MaxChunkSize:
+			return usagef("--chunk-size %s: at most 100MB, MESH's limit on one request", f.chunkSize)
+		}
+	}
 	var t mesh.Target
 	var clientCfg mesh.Config
 	if f.sandbox {
@@ -112,10 +128,8 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 	if f.sandbox {
 		chunk = 256 << 10
 	}
-	if f.chunkSize != "" {
-		if chunk, err = parseSize(f.chunkSize); err != nil {
-			return usagef("--chunk-size: %v", err)
-		}
+	if chunkFlag != 0 {
+		chunk = chunkFlag
 	}
 	base, err := t.BaseURL()
 	if err != nil {
@@ -140,6 +154,15 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 	rt := &roundtripRun{out: a.stdout, client: client, target: t, size: size, gzip: f.gzip, chunk: chunk}
 	return rt.run(ctx)
 }
+
+// Bounds of the round trip's flags, checked before anything starts.
+const (
+	// roundtripMaxSize: enough to exercise chunking at any chunk size
+	// MESH takes; the test message is sent, stored and downloaded whole.
+	roundtripMaxSize = 4 << 30
+	// roundtripMinChunk: each chunk is one request.
+	roundtripMinChunk = 16 << 10
+)
 
 // roundtripRun is one pass of the round trip, printed step by step.
 type roundtripRun struct {
