@@ -3,7 +3,9 @@ package suites
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,7 +64,10 @@ func (s *suite) handshakeSpecs() {
 func (s *suite) authSpecs() {
 	ginkgo.Describe("authentication", ginkgo.Offset(1), func() {
 		// refused hands MESH a handshake with the given Authorization
-		// value and expects 403.
+		// value and expects 403. A refusal proves something only if MESH
+		// accepts a valid token in the same conditions: after a refusal it
+		// sends the same handshake with a fresh valid token (the control)
+		// and skips the spec when that is refused too.
 		refused := func(ctx context.Context, what, token string, alsoOK ...int) {
 			r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox()),
 				handshakeHeader(), nil, token)
@@ -70,16 +75,12 @@ func (s *suite) authSpecs() {
 				s.failf("handshake with %s: %s", what, oneLine(err.Error()))
 			}
 			entry("status", r.Status)
-			if r.Status == http.StatusForbidden {
-				return
-			}
-			for _, ok := range alsoOK {
-				if r.Status == ok {
-					return
-				}
-			}
 			if r.Status >= 200 && r.Status < 300 {
 				s.failf("MESH ACCEPTED a handshake with %s (answered %d): it MUST refuse it with 403 Forbidden. This server does not enforce the rule.", what, r.Status)
+			}
+			s.validAccepted(ctx, what)
+			if r.Status == http.StatusForbidden || slices.Contains(alsoOK, r.Status) {
+				return
 			}
 			s.failf("MESH answered %d to a handshake with %s; it MUST refuse it with 403 Forbidden (%s)", r.Status, what, excerpt(r.Body))
 		}
@@ -114,7 +115,8 @@ func (s *suite) authSpecs() {
 				}
 				entry("first_use_status", r.Status)
 				if r.Status != http.StatusOK {
-					s.failf("cannot judge replay protection: the first use of a fresh token answered %d, not 200 (%s)", r.Status, excerpt(r.Body))
+					// Cannot judge: the first use is the control.
+					ginkgo.Skip(fmt.Sprintf("cannot judge replay protection: the first use of a fresh valid token answered %d, not 200: the server refuses valid tokens too (see MESH-HANDSHAKE-001)", r.Status))
 				}
 				refused(ctx, "a replayed token (the same Authorization header a second time)", token)
 			})
@@ -134,6 +136,21 @@ func (s *suite) authSpecs() {
 				refused(ctx, "no Authorization header", noToken, http.StatusUnauthorized)
 			})
 	})
+}
+
+// validAccepted is the control of a negative auth spec: the same handshake
+// with a fresh valid token. When MESH refuses that too, a refusal of a bad
+// token proved nothing, and the spec is skipped, never passed.
+func (s *suite) validAccepted(ctx context.Context, what string) {
+	r, err := s.e.rawDo(ctx, s.e.opts.Target.Credentials, http.MethodPost, mailboxPath(s.e.mailbox()),
+		handshakeHeader(), nil, "")
+	if err != nil {
+		s.failf("handshake with a valid token, to compare with %s: %s", what, oneLine(err.Error()))
+	}
+	entry("valid_token_status", r.Status)
+	if r.Status != http.StatusOK {
+		ginkgo.Skip(fmt.Sprintf("cannot judge: a handshake with a valid token answered %d, not 200: the server refuses valid tokens too (see MESH-HANDSHAKE-001), so refusing %s proves nothing", r.Status, what))
+	}
 }
 
 func withAccept(h http.Header, accept string) http.Header {
