@@ -57,6 +57,10 @@ type Options struct {
 	// Progress receives a line per finished spec; nil for none. Ginkgo's
 	// own reporter never writes anywhere.
 	Progress io.Writer
+
+	// ackGoneWait bounds MESH-ACK-003's wait (DefaultAckGoneWait, or the
+	// timeout when shorter); settable by this package's tests only.
+	ackGoneWait time.Duration
 }
 
 // Defaults of Options.
@@ -65,6 +69,11 @@ const (
 	DefaultPollInterval = 5 * time.Second
 	DefaultChunkSize    = 6 << 20
 	DefaultLookupODS    = "X26"
+	// DefaultAckGoneWait bounds the wait for an acknowledged message to
+	// stop being served: MESH removes it at once, so a server that still
+	// serves it after this will not stop; waiting out the whole timeout
+	// would only download it again and again.
+	DefaultAckGoneWait = 15 * time.Second
 
 	// MaxChunkSize is MESH's limit on one request: 100 MB (mesh-api.md
 	// §5.1; 20 MB was the old limit over the internet). A larger chunk
@@ -113,6 +122,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.LookupODS == "" {
 		o.LookupODS = DefaultLookupODS
 	}
+	if o.ackGoneWait == 0 {
+		o.ackGoneWait = DefaultAckGoneWait
+	}
+	o.ackGoneWait = min(o.ackGoneWait, o.Timeout)
 	switch {
 	case o.Timeout < 0:
 		return o, configErrorf("timeout %s is negative", o.Timeout)

@@ -162,6 +162,11 @@ func statusList(codes []int) string {
 // interval for at most the run's timeout. A *fatalError stops it at once.
 // The error names what was awaited and the last reason it was not so.
 func (s *suite) wait(ctx context.Context, what string, fn func() error) error {
+	return s.waitFor(ctx, what, s.e.opts.Timeout, fn)
+}
+
+// waitFor is wait bounded by timeout instead of the run's timeout.
+func (s *suite) waitFor(ctx context.Context, what string, timeout time.Duration, fn func() error) error {
 	var last error
 	fatal := false
 	g := gomega.NewGomega(func(string, ...int) {})
@@ -175,7 +180,7 @@ func (s *suite) wait(ctx context.Context, what string, fn func() error) error {
 			return gomega.StopTrying(what).Wrap(f.err)
 		}
 		return err
-	}).WithTimeout(s.e.opts.Timeout).WithPolling(s.e.opts.PollInterval).Should(gomega.Succeed())
+	}).WithTimeout(timeout).WithPolling(s.e.opts.PollInterval).Should(gomega.Succeed())
 	switch {
 	case ok:
 		return nil
@@ -184,9 +189,9 @@ func (s *suite) wait(ctx context.Context, what string, fn func() error) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w (last: %v)", what, ctx.Err(), last)
 	case last == nil:
-		return fmt.Errorf("%s: not so after %s", what, s.e.opts.Timeout)
+		return fmt.Errorf("%s: not so after %s", what, timeout)
 	}
-	return fmt.Errorf("%s: not so after %s: %w", what, s.e.opts.Timeout, last)
+	return fmt.Errorf("%s: not so after %s: %w", what, timeout, last)
 }
 
 // fatalError stops a wait: asking again cannot help.
