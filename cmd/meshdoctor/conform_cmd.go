@@ -82,7 +82,7 @@ configuration error, or live MESH without --allow-live; 3 meshdoctor could not r
 	fl.StringArrayVar(&f.focus, "focus", nil, "run the specs whose ID or text matches this regular expression (repeatable)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "longest wait for one request or for MESH to deliver (default 2m; 10s with --sandbox)")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 0, "how often to look again while waiting (default 5s; 50ms with --sandbox)")
-	fl.StringVar(&f.chunkSize, "chunk-size", "", "chunk size of the chunked specs (default 6MiB; 16KiB with --sandbox)")
+	fl.StringVar(&f.chunkSize, "chunk-size", "", "chunk size of the chunked specs, at most 100MB (default 6MiB; 16KiB with --sandbox)")
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failed spec (clean-up still runs)")
 	fl.StringVar(&f.format, "format", "text", "output on stdout: text or json")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show what each spec recorded, not only for failures")

@@ -59,8 +59,8 @@ With --sandbox, an embedded MESH sandbox is started in-process and used instead.
 	f.target.register(cmd.Flags())
 	fl := cmd.Flags()
 	fl.BoolVar(&f.sandbox, "sandbox", false, "start an embedded MESH sandbox and run against it")
-	fl.StringVar(&f.size, "size", "1MiB", "size of the test message")
-	fl.StringVar(&f.chunkSize, "chunk-size", "", "chunk size (default 256KiB on the sandbox, 20MiB elsewhere)")
+	fl.StringVar(&f.size, "size", "1MiB", "size of the test message, at most 4GiB")
+	fl.StringVar(&f.chunkSize, "chunk-size", "", "chunk size, 16KiB to 100MB (default 256KiB on the sandbox, 20MiB elsewhere)")
 	fl.BoolVar(&f.gzip, "gzip", true, "gzip each chunk on the way up (Content-Encoding: gzip)")
 	fl.BoolVar(&f.v1, "v1", false, "use version 1 of the MESH API instead of version 2")
 	return cmd
