@@ -239,12 +239,14 @@ func TestSandboxCommandStartsAndStopsCleanly(t *testing.T) {
 	}
 }
 
-func TestRoundtripTLSFailuresHaveHints(t *testing.T) {
+// A failed round trip is diagnosed by the checks: the cause names the check
+// and its finding, with the fix under it.
+func TestRoundtripFailuresAreDiagnosedByTheChecks(t *testing.T) {
 	tests := []struct {
 		fault sandbox.Fault
 		hint  string
 	}{
-		{sandbox.FaultUnknownClientCA, "MESH refused this client certificate"},
+		{sandbox.FaultUnknownClientCA, "cause        tls.client-auth: MESH refused our client certificate"},
 		{sandbox.FaultUnknownServerCA, "--ca-bundle"},
 		{sandbox.FaultExpiredServerCert, "has expired"},
 		{sandbox.FaultTLS10Only, "TLS 1.2"},

@@ -4,20 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshdoctor/meshdoctor/checks"
 	"github.com/meshdoctor/meshdoctor/mesh"
-	"github.com/meshdoctor/meshdoctor/sandbox"
 	"github.com/meshdoctor/meshdoctor/suites"
 )
 
@@ -92,21 +89,14 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 		if f.target != (targetFlags{}) {
 			return usagef("--sandbox runs against its own embedded sandbox: drop the target flags, or drop --sandbox")
 		}
-		srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0"})
-		if err != nil {
-			return cannotRunError{fmt.Errorf("start embedded sandbox: %w", err)}
+		// The same embedded sandbox, with its files, as 'check --sandbox',
+		// so that a failure can be diagnosed by the checks.
+		var cleanup func()
+		if t, _, cleanup, err = a.checkTarget(checkFlags{sandbox: "none"}); err != nil {
+			return err
 		}
-		defer srv.Close()
-		cfg := srv.Config()
-		mb := cfg.Mailboxes[0]
-		t = mesh.Target{
-			URL:         srv.URL(),
-			Credentials: mesh.Credentials{Mailbox: mb.ID, Password: mb.Password, SharedKey: cfg.SharedKey},
-			Recipient:   mb.ID,
-			Workflow:    "TEST_WORKFLOW2",
-		}
-		clientCfg.TLS = srv.ClientTLSConfig()
-		fmt.Fprintf(a.stdout, "Embedded MESH sandbox at %s (mutual TLS, single-use tokens)\n", srv.URL())
+		defer cleanup()
+		fmt.Fprintf(a.stdout, "Embedded MESH sandbox at %s (mutual TLS, single-use tokens)\n", t.URL)
 	} else {
 		if t, err = a.resolveTarget(f.target); err != nil {
 			return err
@@ -114,9 +104,9 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 		if t.IsLive() && !f.target.allowLive {
 			return usagef("refusing to send a test message to live MESH: pass --allow-live if you mean it")
 		}
-		if clientCfg.TLS, err = t.TLSConfig(); err != nil {
-			return usageError{err}
-		}
+	}
+	if clientCfg.TLS, err = t.TLSConfig(); err != nil {
+		return usageError{err}
 	}
 	if err := requireCredentials(t.Credentials); err != nil {
 		return err
@@ -152,6 +142,7 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 	fmt.Fprintf(a.stdout, "Round trip %s → %s on workflow %s: %s in %d chunk(s)%s\n\n",
 		t.Credentials.Mailbox, t.Recipient, t.Workflow, formatBytes(size), chunks(size, chunk), map[bool]string{true: ", gzip", false: ""}[f.gzip])
 	rt := &roundtripRun{out: a.stdout, client: client, target: t, size: size, gzip: f.gzip, chunk: chunk}
+	rt.diagnose = func(ctx context.Context) (checks.Result, bool) { return diagnose(ctx, t) }
 	return rt.run(ctx)
 }
 
@@ -176,6 +167,8 @@ type roundtripRun struct {
 	passed, failed, skipped int
 	sentID                  string
 	acked                   bool
+	// diagnose names the first check that fails against the target.
+	diagnose func(context.Context) (checks.Result, bool)
 }
 
 type stepFunc func(ctx context.Context) (detail string, err error)
@@ -187,8 +180,15 @@ func (r *roundtripRun) step(ctx context.Context, name string, fn stepFunc) bool 
 	if err != nil {
 		r.failed++
 		fmt.Fprintf(r.out, "  FAIL  %-12s %s\n", name, oneLine(err.Error()))
-		if hint := hintFor(err); hint != "" {
+		if hint := sendHint(err); hint != "" {
 			fmt.Fprintf(r.out, "        %-12s %s\n", "", hint)
+		} else if r.diagnose != nil {
+			if res, ok := r.diagnose(ctx); ok {
+				fmt.Fprintf(r.out, "        %-12s %s: %s\n", "cause", res.ID, res.Summary)
+				if res.Remediation != "" {
+					fmt.Fprintf(r.out, "        %-12s %s\n", "fix", res.Remediation)
+				}
+			}
 		}
 		return false
 	}
@@ -346,51 +346,38 @@ func (r *roundtripRun) cleanup(self bool) {
 	fmt.Fprintf(r.out, "  note  cleanup      acknowledged %s so it does not linger\n", r.sentID)
 }
 
-// hintFor turns a failure into the next thing to try, where we know it.
-// (The checks of a later release diagnose these properly; this is the
-// round trip's short version.)
-func hintFor(err error) string {
-	var dnsErr *net.DNSError
-	var unknownCA x509.UnknownAuthorityError
-	var invalid x509.CertificateInvalidError
-	var hostErr x509.HostnameError
-	switch msg := err.Error(); {
-	case errors.As(err, &dnsErr):
-		return "the host name does not resolve from here: HSCN hosts (*.ncrs.nhs.uk) resolve only on HSCN; check --env/--route/--url"
-	case errors.As(err, &unknownCA):
-		return "MESH's server certificate is not issued by a CA you trust: pass --ca-bundle with the environment's Spine root and sub-CA certificates"
-	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return "a certificate has expired: check this machine's date, then the certificate's validity"
-	case errors.As(err, &hostErr):
-		return "the server certificate is for another host: check --url or --env/--route"
-	case strings.Contains(msg, "remote error: tls: unknown certificate authority"),
-		strings.Contains(msg, "remote error: tls: certificate required"),
-		strings.Contains(msg, "remote error: tls: bad certificate"):
-		return "MESH refused this client certificate: use the certificate issued for this environment (with its key) and check it has not expired"
-	case strings.Contains(msg, "protocol version"):
-		return "the server and this client share no TLS version: MESH clients need TLS 1.2 or later"
-	case strings.Contains(msg, "connection refused"):
-		return "nothing is listening at that address: check the URL and port, or a firewall"
-	case strings.Contains(msg, "i/o timeout"):
-		return "the connection timed out: a firewall or proxy may be in the way (HTTPS_PROXY is honoured)"
-	}
+// sendHint names what a MESH refusal of the test message means, for the
+// errors the checks do not provoke (they send no message).
+func sendHint(err error) string {
 	apiErr, ok := mesh.AsAPIError(err)
 	if !ok {
 		return ""
 	}
 	switch {
-	case apiErr.IsAuth():
-		return "MESH refused the credentials: check the mailbox id, MESH_MAILBOX_PASSWORD, MESH_SHARED_KEY and that this machine's clock is right (within 2 hours)"
 	case apiErr.Code == "12":
 		return "the recipient mailbox does not exist in this environment: check --recipient"
-	case apiErr.StatusCode == 400 && strings.Contains(apiErr.Path, "/_ping"):
-		return "MESH over HSCN answers 400 when it does not accept the client certificate"
-	case apiErr.StatusCode >= 500:
-		return "MESH had an internal error: try again later; if it persists, contact the service desk with the time and message id"
 	case apiErr.Code == "16" || apiErr.Code == "17":
 		return "the workflow is not allowed for this sender or recipient: check --workflow with the service desk"
 	}
 	return ""
+}
+
+// diagnose runs the checks (all but the source-address one, which may ask
+// public services) against the target and returns the first that failed:
+// the connection's hints live in one place, the checks.
+func diagnose(ctx context.Context, t mesh.Target) (checks.Result, bool) {
+	cs, err := checks.Select(nil, []string{"geo"})
+	if err != nil {
+		return checks.Result{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, r := range checks.Run(ctx, t, cs, checks.Options{Timeout: 10 * time.Second}, nil) {
+		if r.Status.Failed() {
+			return r, true
+		}
+	}
+	return checks.Result{}, false
 }
 
 // payload is a test message: text lines (so gzip has something to do)
