@@ -97,8 +97,12 @@ and Health): DNS, TLS and the Spine certificates, the NHSMESH token, and a real
 send, receive and acknowledge, and says in plain words what is wrong and how to fix it.
 
 It carries its own MESH sandbox, so everything runs on one machine with no NHS network:
-  meshdoctor roundtrip --sandbox     send, receive and acknowledge against an embedded sandbox
+  meshdoctor run --sandbox           every check, then the conformance suites, against an embedded sandbox
+  meshdoctor check --sandbox=FAULT   see how a fault (clock-skew, unknown-client-ca, …) is diagnosed
   meshdoctor sandbox                 run a local MESH server with mutual TLS and fault injection
+
+Against a real environment (secrets in MESH_MAILBOX_PASSWORD, MESH_SHARED_KEY):
+  meshdoctor check --env int --mailbox X26ABC1 --keystore int.p12 --ca-bundle int-ca.pem
 
 Secrets (mailbox password, shared key, keystore password) are read from environment
 variables or files, never from flags, and never printed.
