@@ -244,8 +244,8 @@ func TestCSRCheck(t *testing.T) {
 		{"CN not an FQDN", mk("cn.csr", &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meshbox"}}), exitFailed, "not a fully qualified domain name"},
 		{"not a CSR", w.certOnly, exitUsage, "no CERTIFICATE REQUEST"},
 		{"missing", filepath.Join(dir, "none.csr"), exitUsage, "cannot read"},
-		{"garbage", writeFile(t, dir, "garbage.txt", "hello, not a CSR\n"), exitUsage, "garbage.txt: not a CSR (PEM CERTIFICATE REQUEST or DER)\n"},
-		{"a directory", dir, exitUsage, dir + " is a directory\n"},
+		{"garbage", writeFile(t, dir, "garbage.txt", "hello, not a CSR\n"), exitUsage, "garbage.txt: not a CSR (PEM CERTIFICATE REQUEST or DER) (see 'meshdoctor help')\n"},
+		{"a directory", dir, exitUsage, dir + " is a directory (see 'meshdoctor help')\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -67,10 +67,12 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	case code == exitFailed:
 		// The job printed its findings and summary already.
 	default:
-		fmt.Fprintf(stderr, "meshdoctor: %s\n", oneLine(redactError(err.Error())))
+		// One line, always: a usage error points at the help on the same line.
+		msg := oneLine(redactError(err.Error()))
 		if code == exitUsage {
-			fmt.Fprintln(stderr, "Run 'meshdoctor help' for usage.")
+			msg += " (see 'meshdoctor help')"
 		}
+		fmt.Fprintf(stderr, "meshdoctor: %s\n", msg)
 	}
 	return code
 }
