@@ -53,8 +53,12 @@ func judgeCertTrust(ctx context.Context, f *Facts) Verdict {
 		if env != "" {
 			need = "the " + env.Title() + " root and SubCA certificates"
 		}
-		return Skipf("no CA bundle is configured, so the trust anchors cannot be judged").
-			Fix("Pass --ca-bundle (or set MESH_CA_BUNDLE) with %s, downloaded from the environment's page.", need)
+		fix := fmt.Sprintf("Pass --ca-bundle (or set MESH_CA_BUNDLE) with %s, downloaded from the environment's page.", need)
+		if env != "" {
+			// NHS's CAs are in no operating system's trust store.
+			return Failf("no CA bundle is configured: %s's server certificates are issued by NHS CAs that this system does not trust", env.Title()).Fix("%s", fix)
+		}
+		return Skipf("no CA bundle is configured, so the trust anchors cannot be judged").Fix("%s", fix)
 	}
 	table := spineTable(ctx, f)
 	now := f.Now()

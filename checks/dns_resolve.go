@@ -51,6 +51,9 @@ func dnsFailure(host string, err error) Verdict {
 	if notFound && strings.HasSuffix(host, ".ncrs.nhs.uk") {
 		return v.Fix("This name resolves only on HSCN (the NHS private network). Run meshdoctor on a machine connected to HSCN, or use the internet route (--route internet), where MESH is msg.intspineservices.nhs.uk (Integration) or mesh-sync.spineservices.nhs.uk (live).")
 	}
+	if ep, known := mesh.EndpointForURL(host); notFound && known && ep.Status != mesh.Retired {
+		return v.Fix("%s is MESH's published name, so this machine's DNS cannot see internet names: it may use a private-only resolver, or the network may reach the internet only through a proxy. Check the DNS servers (%s), or set HTTPS_PROXY to your proxy (it then resolves the name).", host, "/etc/resolv.conf")
+	}
 	if notFound {
 		return v.Fix("Check the host name. MESH hosts are msg.intspineservices.nhs.uk (Integration, internet) and mesh-sync.spineservices.nhs.uk (live, internet); HSCN hosts end in .spine2.ncrs.nhs.uk.")
 	}

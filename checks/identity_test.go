@@ -179,7 +179,9 @@ func TestIdentityChecks(t *testing.T) {
 		evValue string // ...and its value
 	}{
 		// keystore.load
-		{name: "nothing configured", check: keystoreLoad, target: mesh.Target{Environment: mesh.Integration},
+		{name: "nothing configured, NHS environment", check: keystoreLoad, target: mesh.Target{Environment: mesh.Integration},
+			status: Fail, want: "requires one (mutual TLS)", fix: "--keystore"},
+		{name: "nothing configured, a test host", check: keystoreLoad, target: mesh.Target{URL: "https://mesh-test.example.org"},
 			status: Skip, want: "no client keystore", fix: "--keystore"},
 		{name: "good PKCS#12", check: keystoreLoad, target: intTarget(w.p12(t, "good.p12", good, chain...)), sources: fromEnv,
 			status: Pass, want: "PKCS#12, 1 entry", evKey: "password from", evValue: "MESH_KEYSTORE_PASSWORD"},
@@ -266,8 +268,10 @@ func TestIdentityChecks(t *testing.T) {
 			status: Pass, want: "holds Integration's root and SubCA"},
 		{name: "bundle of another environment", check: certTrust, target: mesh.Target{Environment: mesh.Integration, CABundle: depBundle},
 			status: Fail, want: `lacks the root "NHS TEST INT Root Authority G2" and the SubCA "NHS TEST INT Authentication G2" of Integration (it holds NHS CAs of dep)`, fix: "--ca-bundle"},
-		{name: "no bundle", check: certTrust, target: mesh.Target{Environment: mesh.Integration},
-			status: Skip, want: "no CA bundle", fix: "Integration root and SubCA"},
+		{name: "no bundle, NHS environment", check: certTrust, target: mesh.Target{Environment: mesh.Integration},
+			status: Fail, want: "no CA bundle", fix: "Integration root and SubCA"},
+		{name: "no bundle, a test host", check: certTrust, target: mesh.Target{URL: "https://mesh-test.example.org"},
+			status: Skip, want: "no CA bundle", fix: "root and SubCA"},
 		{name: "the JKS as truststore", check: certTrust, target: mesh.Target{Environment: mesh.Integration, Keystore: w.write(t, "ptl3.jks", jks)},
 			status: Pass, want: "the keystore holds Integration's root and SubCA", evKey: "source", evValue: "the keystore's CA certificates"},
 		// Without --env there is nothing to hold the CAs to: no pass for a

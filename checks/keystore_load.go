@@ -108,6 +108,11 @@ const noIdentityFix = "Pass --keystore FILE (PKCS#12, JKS or PEM; or set MESH_KE
 func judgeKeystoreLoad(ctx context.Context, f *Facts) Verdict {
 	id := loadIdentity(ctx, f)
 	if !id.Configured {
+		if env := targetEnvironment(f.Target); env != "" {
+			// An NHS environment refuses every connection without one.
+			return Failf("no client keystore or certificate is configured, and MESH %s requires one (mutual TLS)", env.Title()).
+				Fix("%s Use the keystore (or endpoint certificate and key) NHS issued for %s.", noIdentityFix, env.Title())
+		}
 		return Skipf("no client keystore or certificate is configured, so there is no identity to judge").Fix(noIdentityFix)
 	}
 	if id.Path == "" {
