@@ -33,23 +33,6 @@ func (o *outputFlags) register(fl *pflag.FlagSet, bundle bool) {
 	}
 }
 
-// validate checks every path the flags hold, as parsing already did; for a
-// caller that sets the fields itself.
-func (o outputFlags) validate() error {
-	for _, f := range []struct {
-		flag, path string
-		check      func(string) error
-	}{{"--out-dir", o.outDir, reports.CheckDir}, {"--junit", o.junit, reports.CheckFile}, {"--bundle", o.bundle, reports.CheckFile}} {
-		if f.path == "" {
-			continue
-		}
-		if err := f.check(f.path); err != nil {
-			return usagef("%s %s: %v", f.flag, f.path, err)
-		}
-	}
-	return nil
-}
-
 // reportPath is a flag naming where a report goes, checked when set.
 type reportPath struct {
 	p     *string

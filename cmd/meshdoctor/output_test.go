@@ -328,34 +328,6 @@ func TestOutputFlagErrors(t *testing.T) {
 	}
 }
 
-// TestOutputFlagsValidate: validate refuses the same paths as parsing does,
-// and accepts what can be written (a missing --out-dir, /dev/stdout).
-func TestOutputFlagsValidate(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "a-file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		o    outputFlags
-		want string // "" when valid, else the flag the error names
-	}{
-		{outputFlags{outDir: filepath.Join(dir, "new", "deeper"), junit: filepath.Join(dir, "j.xml"), bundle: file}, ""},
-		{outputFlags{junit: "/dev/stdout"}, ""},
-		{outputFlags{outDir: file}, "--out-dir"},
-		{outputFlags{junit: dir}, "--junit"},
-		{outputFlags{bundle: filepath.Join(dir, "no", "b.zip")}, "--bundle"},
-	} {
-		err := tc.o.validate()
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%+v: %v, want valid", tc.o, err)
-		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want) || exitCode(err) != exitUsage):
-			t.Errorf("%+v: %v, want a usage error naming %s", tc.o, err, tc.want)
-		}
-	}
-}
-
 // TestJUnitThroughSymlinkKeepsTheLink: the QA case, end to end.
 func TestJUnitThroughSymlinkKeepsTheLink(t *testing.T) {
 	dir := t.TempDir()
