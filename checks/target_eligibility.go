@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/meshdoctor/meshdoctor/mesh"
 )
@@ -68,9 +69,11 @@ func judgeEndpoint(ep mesh.Endpoint, via string) Verdict {
 }
 
 func judgeURLEligibility(t mesh.Target) Verdict {
-	if _, err := t.BaseURL(); err != nil {
+	base, err := t.BaseURL()
+	if err != nil {
 		return Failf("%v", err).Fix("Give --url as https://host[:port], e.g. https://msg.intspineservices.nhs.uk.")
 	}
+	host := strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://") // BaseURL is scheme://host[:port]
 	if ep, ok := mesh.EndpointForURL(t.URL); ok {
 		v := judgeEndpoint(ep, "--url "+t.URL)
 		if t.Environment != "" && t.Environment != ep.Environment && v.Status != Fail {
@@ -81,10 +84,10 @@ func judgeURLEligibility(t mesh.Target) Verdict {
 		return v
 	}
 	if ep, ok := mesh.SuggestHost(t.URL); ok {
-		return Failf("%s is not a MESH host; it looks like a misspelling of %s", hostOf(t.URL), ep.Host).
+		return Failf("%s is not a MESH host; it looks like a misspelling of %s", host, ep.Host).
 			With("given", t.URL).With("likely meant", ep.BaseURL()).With("environment", ep.Environment.Title()).With("route", ep.Route).
 			Fix("Use --url %s (or --env %s --route %s).", ep.BaseURL(), ep.Environment, ep.Route)
 	}
-	return Skipf("%s is not an NHS MESH host (a sandbox, test host or proxy): nothing to judge against NHS's catalogue", hostOf(t.URL)).
+	return Skipf("%s is not an NHS MESH host (a sandbox, test host or proxy): nothing to judge against NHS's catalogue", host).
 		With("url", t.URL)
 }

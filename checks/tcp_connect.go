@@ -117,13 +117,3 @@ func joinAddrs(as []netip.Addr) string {
 	}
 	return strings.Join(s, ", ")
 }
-
-func hostOf(raw string) string {
-	if i := strings.Index(raw, "://"); i >= 0 {
-		raw = raw[i+3:]
-	}
-	if i := strings.IndexAny(raw, "/"); i >= 0 {
-		raw = raw[:i]
-	}
-	return raw
-}
