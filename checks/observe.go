@@ -444,15 +444,18 @@ func (f *Facts) TLS(ctx context.Context) *TLSFacts {
 				return t
 			}
 		}
-		identity := f.Target
-		identity.CABundle = ""
-		base, err := identity.TLSConfig()
-		if err != nil {
-			// Still look at the server, without a client certificate.
+		// The identity the keystore checks judged, loaded once for the run;
+		// without one, the server is still looked at, with no certificate.
+		base := &tls.Config{RootCAs: roots}
+		switch store, entry, err := f.ClientIdentity(ctx); {
+		case err != nil:
 			t.IdentityErr = err
-			base = &tls.Config{}
+		case store == nil: // none configured
+		case !entry.KeyMatches():
+			t.IdentityErr = fmt.Errorf("the private key of %q does not belong to its certificate", entry.Alias)
+		default:
+			base.Certificates = []tls.Certificate{entry.TLSCertificate()}
 		}
-		base.RootCAs = roots
 		t.config = f.tlsConfig(base, ep, t)
 		tcp := f.TCP(ctx)
 		conn := tcp.take()
