@@ -181,8 +181,7 @@ type TCPFacts struct {
 	// Connected is the address (or proxy tunnel) the TLS handshake uses.
 	Connected string
 
-	mu   sync.Mutex
-	conn net.Conn
+	handoff
 }
 
 // Err is why nothing connected, or nil.
@@ -201,12 +200,18 @@ func (t *TCPFacts) Err() error {
 	return errors.New("no address to connect to")
 }
 
-// take hands the open connection to its one user.
-func (t *TCPFacts) take() net.Conn {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c := t.conn
-	t.conn = nil
+// handoff holds an open connection for its one next user (the TLS
+// handshake takes the TCP connection, the HTTP transport the TLS one).
+type handoff struct {
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+func (h *handoff) take() net.Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.conn
+	h.conn = nil
 	return c
 }
 
@@ -405,16 +410,7 @@ type TLSFacts struct {
 	Took time.Duration
 
 	config *tls.Config // for later connections: verification enforced
-	mu     sync.Mutex
-	conn   net.Conn
-}
-
-func (t *TLSFacts) take() net.Conn {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c := t.conn
-	t.conn = nil
-	return c
+	handoff
 }
 
 // Trusted reports whether the server's certificate verified.
