@@ -11,9 +11,10 @@ import (
 // A field is left zero (and its Known flag false) when the run did not
 // observe it.
 type Measurements struct {
-	// ServerLeaf is the certificate the server presented, leaf first
-	// (nil when there was no TLS handshake).
-	ServerLeaf *ServerCert
+	// ServerLeaf is the leaf certificate the server presented (nil when
+	// there was no TLS handshake); ClientLeaf ours, as the keystore checks
+	// loaded it (nil when it did not load).
+	ServerLeaf, ClientLeaf *CertExpiry
 	// ClockOffset is MESH's Date minus this machine's clock at the middle
 	// of the exchange (positive: this machine is behind).
 	ClockOffset      time.Duration
@@ -26,8 +27,8 @@ type Measurements struct {
 	InboxOldest   time.Time
 }
 
-// ServerCert is the part of the server's certificate a monitor watches.
-type ServerCert struct {
+// CertExpiry is the part of a certificate a monitor watches.
+type CertExpiry struct {
 	Subject  string
 	NotAfter time.Time
 }
@@ -44,7 +45,12 @@ func (f *Facts) Measurements() Measurements {
 	var m Measurements
 	if t, ok := peek[*TLSFacts](f, "tls"); ok && t != nil && len(t.Presented) > 0 {
 		leaf := t.Presented[0]
-		m.ServerLeaf = &ServerCert{Subject: leaf.Subject.String(), NotAfter: leaf.NotAfter}
+		m.ServerLeaf = &CertExpiry{Subject: leaf.Subject.String(), NotAfter: leaf.NotAfter}
+	}
+	if id, ok := peek[*identityFacts](f, "identity"); ok && id != nil && id.Loaded() {
+		if leaf := id.Entry.Leaf(); leaf != nil {
+			m.ClientLeaf = &CertExpiry{Subject: leaf.Subject.String(), NotAfter: leaf.NotAfter}
+		}
 	}
 	if x, ok := peek[*ExchangeFacts](f, "exchange"); ok && x != nil && x.Header != nil {
 		if server, err := http.ParseTime(x.Header.Get("Date")); err == nil {

@@ -58,6 +58,30 @@ type Step struct {
 	Cause *checks.Result
 }
 
+// WriteStep prints a step as the roundtrip command shows it, with the
+// hint or the cause and fix under a failure.
+func WriteStep(w io.Writer, s Step) {
+	switch s.Status {
+	case StepOK:
+		fmt.Fprintf(w, "  ok    %-12s %s (%s)\n", s.Name, s.Detail, s.Took)
+	case StepSkip:
+		fmt.Fprintf(w, "  skip  %-12s %s\n", s.Name, s.Detail)
+	case StepNote:
+		fmt.Fprintf(w, "  note  %-12s %s\n", s.Name, s.Detail)
+	case StepFail:
+		fmt.Fprintf(w, "  FAIL  %-12s %s\n", s.Name, s.Detail)
+		switch {
+		case s.Hint != "":
+			fmt.Fprintf(w, "        %-12s %s\n", "", s.Hint)
+		case s.Cause != nil:
+			fmt.Fprintf(w, "        %-12s %s: %s\n", "cause", s.Cause.ID, s.Cause.Summary)
+			if s.Cause.Remediation != "" {
+				fmt.Fprintf(w, "        %-12s %s\n", "fix", s.Cause.Remediation)
+			}
+		}
+	}
+}
+
 // RoundTripResult is a finished round trip.
 type RoundTripResult struct {
 	Steps                   []Step

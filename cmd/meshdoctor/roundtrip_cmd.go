@@ -135,26 +135,6 @@ const (
 )
 
 // printStep prints one step of the round trip as it finishes.
-func (a *app) printStep(s prober.Step) {
-	switch s.Status {
-	case prober.StepOK:
-		fmt.Fprintf(a.stdout, "  ok    %-12s %s (%s)\n", s.Name, s.Detail, s.Took)
-	case prober.StepSkip:
-		fmt.Fprintf(a.stdout, "  skip  %-12s %s\n", s.Name, s.Detail)
-	case prober.StepNote:
-		fmt.Fprintf(a.stdout, "  note  %-12s %s\n", s.Name, s.Detail)
-	case prober.StepFail:
-		fmt.Fprintf(a.stdout, "  FAIL  %-12s %s\n", s.Name, s.Detail)
-		switch {
-		case s.Hint != "":
-			fmt.Fprintf(a.stdout, "        %-12s %s\n", "", s.Hint)
-		case s.Cause != nil:
-			fmt.Fprintf(a.stdout, "        %-12s %s: %s\n", "cause", s.Cause.ID, s.Cause.Summary)
-			if s.Cause.Remediation != "" {
-				fmt.Fprintf(a.stdout, "        %-12s %s\n", "fix", s.Cause.Remediation)
-			}
-		}
-	}
-}
+func (a *app) printStep(s prober.Step) { prober.WriteStep(a.stdout, s) }
 
 func formatBytes(n int64) string { return prober.FormatBytes(n) }
