@@ -191,4 +191,3 @@ func post(t *testing.T, s *served, path string) (int, string) {
 	}
 	return resp.StatusCode, readAll(resp)
 }
-

@@ -1,9 +1,9 @@
 package exporter
 
 import (
+	"io"
 	"net"
 	"net/http"
-	"io"
 	"os/exec"
 	"strings"
 	"sync"

@@ -178,8 +178,8 @@ func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (fl
 // forwarder passes TCP connections to the sandbox, counting them and the
 // most open at once, and holding each for delay before it is passed on.
 type forwarder struct {
-	addr                string
-	delay               atomic.Int64
+	addr                 string
+	delay                atomic.Int64
 	total, open, maxOpen atomic.Int64
 }
 
