@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/sandbox"
 )
 
 func TestProbeCheckExposition(t *testing.T) {
@@ -333,4 +337,47 @@ func readAll(resp *http.Response) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// The numbers behind the alerts: messages waiting and the age of the
+// oldest, and a skewed clock.
+func TestProbeInboxAndClock(t *testing.T) {
+	w := newWorld(t)
+	target, err := mesh.LoadProfile(w.files.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := target.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := mesh.NewClient(mesh.Config{BaseURL: w.sb.URL(), TLS: tlsCfg,
+		Credentials: mesh.Credentials{Mailbox: "X26ABC1", Password: testPassword, SharedKey: testSharedKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := client.Send(context.Background(), mesh.Message{To: "X26ABC2", WorkflowID: "TEST_WORKFLOW2"}, strings.NewReader("hello"), 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := w.serve(t, "targets:\n"+w.targetYAML("mb2", "X26ABC2", ""), 4)
+	fams := parse(t, get(t, s, "/probe?target=mb2"))
+	if v, ok := value(fams, "meshdoctor_inbox_messages"); !ok || v != 2 {
+		t.Errorf("inbox messages = %v (present %v), want 2", v, ok)
+	}
+	if v, ok := value(fams, "meshdoctor_inbox_oldest_message_age_seconds"); !ok || v < 0 || v > 300 {
+		t.Errorf("oldest message age = %v (present %v), want a few seconds", v, ok)
+	}
+
+	skewed := newFaultyWorld(t, []sandbox.Fault{sandbox.FaultClockSkew})
+	s = skewed.serve(t, "targets:\n"+skewed.targetYAML("mb1", "X26ABC1", ""), 4)
+	fams = parse(t, get(t, s, "/probe?target=mb1"))
+	want := sandbox.ClockSkew.Seconds()
+	if v, ok := value(fams, "meshdoctor_clock_offset_seconds"); !ok || v < want-60 || v > want+60 {
+		t.Errorf("clock offset = %v (present %v), want about %v", v, ok, want)
+	}
+	if v, _ := value(fams, "probe_success"); v != 0 {
+		t.Error("a 3-hour clock skew is a successful probe")
+	}
 }

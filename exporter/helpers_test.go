@@ -41,6 +41,12 @@ type world struct {
 
 func newWorld(t *testing.T, mailboxes ...string) *world {
 	t.Helper()
+	return newFaultyWorld(t, nil, mailboxes...)
+}
+
+// newFaultyWorld is newWorld with the sandbox's faults.
+func newFaultyWorld(t *testing.T, faults []sandbox.Fault, mailboxes ...string) *world {
+	t.Helper()
 	if len(mailboxes) == 0 {
 		mailboxes = []string{"X26ABC1", "X26ABC2"}
 	}
@@ -49,7 +55,7 @@ func newWorld(t *testing.T, mailboxes ...string) *world {
 	for _, id := range mailboxes {
 		mbs = append(mbs, sandbox.Mailbox{ID: id, Name: id, ODSCode: "X26", OrgCode: "X26", Password: testPassword})
 	}
-	sb, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", PKIDir: filepath.Join(w.dir, "pki"), SharedKey: testSharedKey, Mailboxes: mbs})
+	sb, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", PKIDir: filepath.Join(w.dir, "pki"), SharedKey: testSharedKey, Mailboxes: mbs, Faults: faults})
 	if err != nil {
 		t.Fatal(err)
 	}
