@@ -386,3 +386,34 @@ func TestProbeInboxAndClock(t *testing.T) {
 		t.Error("a 3-hour clock skew is a successful probe")
 	}
 }
+
+// A round trip longer than a scrape goes on after the scrape; later scrapes
+// are answered with the last finished round trip while the next one runs.
+func TestRoundTripOutlivesTheScrape(t *testing.T) {
+	w := newWorld(t)
+	w.fwd.delay.Store(int64(1500 * time.Millisecond))
+	s := w.serve(t, "targets:\n"+w.targetYAML("mb1", "X26ABC1", "    modules: [roundtrip]\n")+"modules:\n  roundtrip: {min_interval: 100ms, timeout: 30s}\n", 4)
+	code, body := s.get(t, "/probe?target=mb1&module=roundtrip", 1)
+	fams := parse(t, body)
+	if v, _ := value(fams, "meshdoctor_roundtrip_success"); code != 200 || v != 0 {
+		t.Fatalf("the first scrape, shorter than the round trip: %d\n%s", code, body)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		own := parse(t, get(t, s, "/metrics"))
+		if v, _ := value(own, "meshdoctor_exporter_probes_total", "module", "roundtrip", "result", "success"); v == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the round trip never finished after its scrape left")
+		}
+	}
+	time.Sleep(150 * time.Millisecond) // past min_interval: the next scrape starts another
+	_, body = s.get(t, "/probe?target=mb1&module=roundtrip", 1)
+	fams = parse(t, body)
+	if v, _ := value(fams, "meshdoctor_roundtrip_success"); v != 1 {
+		t.Errorf("while the next round trip runs, the last one is not served:\n%s", body)
+	}
+	if age, _ := value(fams, "meshdoctor_roundtrip_result_age_seconds"); age < 0.15 {
+		t.Errorf("served result's age %v", age)
+	}
+}

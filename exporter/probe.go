@@ -80,9 +80,16 @@ func (e *engine) probe(ctx context.Context, cfg *Loaded, t *Target, module strin
 		c = &call{done: make(chan struct{})}
 		e.inflight[key] = c
 		// The probe has its own context: the scrape that started it may
-		// leave, and others may be waiting for it.
-		go e.run(c, key, cfg, t, budget)
+		// leave, and others may be waiting for it. A round trip is given
+		// its module's time, not the scrape's: a real MESH may take longer
+		// to deliver than a scrape lasts, and the result is served later.
+		runBudget := budget
+		if module == ModuleRoundTrip {
+			runBudget = max(budget, time.Duration(cfg.RoundTrip.Timeout))
+		}
+		go e.run(c, key, cfg, t, runBudget)
 	}
+	previous := e.roundtrips[t.Name]
 	e.mu.Unlock()
 	if joined {
 		e.metrics.cacheHits.WithLabelValues(module).Inc()
@@ -95,8 +102,19 @@ func (e *engine) probe(ctx context.Context, cfg *Loaded, t *Target, module strin
 	case <-ctx.Done():
 	case <-wait.C:
 	}
-	return &Result{Target: t.Name, Module: module, Finished: e.now(), Duration: budget,
-		Reason: fmt.Sprintf("the probe did not finish within the scrape's time (%s)", budget.Round(time.Millisecond))}, joined
+	if module == ModuleRoundTrip && previous != nil {
+		// The next round trip is still running: the last one is served,
+		// its age saying how old it is.
+		if !joined {
+			e.metrics.cacheHits.WithLabelValues(module).Inc()
+		}
+		return previous, true
+	}
+	reason := fmt.Sprintf("the probe did not finish within the scrape's time (%s)", budget.Round(time.Millisecond))
+	if module == ModuleRoundTrip {
+		reason = fmt.Sprintf("the first round trip has not finished within the scrape's time (%s); it goes on, and a later scrape is answered with its result", budget.Round(time.Millisecond))
+	}
+	return &Result{Target: t.Name, Module: module, Finished: e.now(), Duration: budget, Reason: reason}, joined
 }
 
 func (e *engine) run(c *call, key probeKey, cfg *Loaded, t *Target, budget time.Duration) {
