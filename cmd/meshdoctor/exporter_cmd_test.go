@@ -54,6 +54,7 @@ func TestExporterBadInput(t *testing.T) {
 		{"web config unknown field", []string{"exporter", "--config", good, "--web.config.file", webUnknown}, exitUsage, "--web.config.file"},
 		{"missing web config", []string{"exporter", "--config", good, "--web.config.file", filepath.Join(dir, "none.yml")}, exitUsage, "--web.config.file"},
 		{"port in use", []string{"exporter", "--config", good, "--listen", busy.Addr().String()}, exitCannotRun, "address already in use"},
+		{"bad listen address", []string{"exporter", "--config", good, "--listen", "9834"}, exitUsage, "host:port"},
 		{"bad concurrency", []string{"exporter", "--config", good, "--max-concurrent", "0"}, exitUsage, "--max-concurrent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
