@@ -54,7 +54,11 @@ func (f *Facts) Measurements() Measurements {
 	}
 	if x, ok := peek[*ExchangeFacts](f, "exchange"); ok && x != nil && x.Header != nil {
 		if server, err := http.ParseTime(x.Header.Get("Date")); err == nil {
-			m.ClockOffset = server.Sub(x.Sent.Add(x.Received.Sub(x.Sent) / 2)).Round(time.Second)
+			// Date is truncated to the second, so the server's clock was on
+			// average half a second past it: without that the offset of a
+			// perfectly synchronised machine reads -0.5 s, rounded to -1 s.
+			mid := x.Sent.Add(x.Received.Sub(x.Sent) / 2)
+			m.ClockOffset = server.Add(time.Second / 2).Sub(mid).Round(100 * time.Millisecond)
 			m.ClockOffsetKnown = true
 		}
 	}
