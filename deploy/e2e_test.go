@@ -1,0 +1,364 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/meshdoctor/meshdoctor/exporter"
+	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/sandbox"
+)
+
+// fixture is an exporter in front of two embedded sandboxes, each with a
+// fault an alert must report: "expiring" (a client certificate 5 days from
+// its end, otherwise healthy, with a message waiting in its inbox) and
+// "skewed" (MESH's clock 3 hours off, so every token is refused).
+type fixture struct {
+	addr string // the exporter's host:port
+}
+
+func startFixture(t *testing.T) fixture {
+	t.Helper()
+	dir := t.TempDir()
+	profiles := map[string]string{}
+	for name, fault := range map[string]sandbox.Fault{"expiring": sandbox.FaultExpiringClient, "skewed": sandbox.FaultClockSkew} {
+		pkiDir := filepath.Join(dir, name)
+		srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", PKIDir: pkiDir, Faults: []sandbox.Fault{fault}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		profiles[name] = srv.Files().Profile
+		if name == "expiring" {
+			sendToInbox(t, srv)
+		}
+	}
+	cfg := fmt.Sprintf(`targets:
+  - name: expiring
+    profile: %s
+    modules: [check, identity, roundtrip]
+    labels: {organisation: X26}
+  - name: skewed
+    profile: %s
+    modules: [check, identity, roundtrip]
+    labels: {organisation: X26}
+modules:
+  roundtrip: {min_interval: 1m, timeout: 10s}
+`, profiles["expiring"], profiles["skewed"])
+	cfgPath := filepath.Join(dir, "meshdoctor.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := exporter.New(exporter.Options{ConfigFile: cfgPath, Getenv: func(string) string { return "" }, Version: "e2e"})
+	if err != nil {
+		t.Fatalf("exporter: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return fixture{addr: ln.Addr().String()}
+}
+
+// sendToInbox leaves a message from X26ABC2 waiting in X26ABC1's inbox, so
+// that the inbox metrics have something to say.
+func sendToInbox(t *testing.T, srv *sandbox.Server) {
+	t.Helper()
+	c, err := mesh.NewClient(mesh.Config{BaseURL: srv.URL(), TLS: srv.ClientTLSConfig(),
+		Credentials: mesh.Credentials{Mailbox: "X26ABC2", Password: sandbox.DefaultPassword, SharedKey: sandbox.DefaultSharedKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Send(ctx, mesh.Message{To: "X26ABC1", WorkflowID: "TEST_WORKFLOW"}, strings.NewReader("waiting"), 7); err != nil {
+		t.Fatalf("send a message to wait in the inbox: %v", err)
+	}
+}
+
+// served is every metric name the exporter serves on /probe (each module,
+// both targets) and /metrics, a histogram's series names included.
+func (f fixture) served(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{"up": true} // Prometheus's own, per scrape
+	get := func(path string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+f.addr+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
+		}
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		families, err := p.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		for name, mf := range families {
+			names[name] = true
+			switch mf.GetType().String() {
+			case "HISTOGRAM":
+				names[name+"_bucket"], names[name+"_sum"], names[name+"_count"] = true, true, true
+			case "SUMMARY":
+				names[name+"_sum"], names[name+"_count"] = true, true
+			}
+		}
+	}
+	for _, target := range []string{"expiring", "skewed"} {
+		for _, module := range []string{"check", "identity", "roundtrip"} {
+			get("/probe?" + url.Values{"target": {target}, "module": {module}}.Encode())
+		}
+	}
+	// A second round trip within min_interval is served from the cache.
+	get("/probe?target=expiring&module=roundtrip")
+	get("/metrics")
+	return names
+}
+
+// TestServedMetricsAreTheAgreedOnes keeps the list the offline tests check
+// the dashboard and the rules against honest: it is what a real exporter
+// serves.
+func TestServedMetricsAreTheAgreedOnes(t *testing.T) {
+	served := startFixture(t).served(t)
+	var missing []string
+	for _, m := range metricsMD {
+		if !served[m] {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("the exporter does not serve %s", strings.Join(missing, ", "))
+	}
+}
+
+// TestPrometheusEndToEnd runs a real Prometheus on loopback: it learns the
+// targets from the exporter's /sd, scrapes /probe with blackbox-style
+// relabelling, evaluates the shipped rules (their `for:` shortened, their
+// expressions as shipped) until the faults' alerts fire, and answers every
+// query of the shipped dashboard with at least one series.
+func TestPrometheusEndToEnd(t *testing.T) {
+	promBin := lookTool(t, "prometheus")
+	f := startFixture(t)
+	dir := t.TempDir()
+
+	rules := regexp.MustCompile(`(?m)^(\s+for: ).*$`).ReplaceAllString(readFile(t, rulesFile), "${1}1s")
+	if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The README's scrape config, with short intervals (and timeouts that leave a
+	// busy 2-core machine time to probe).
+	job := func(name, module, every string) string {
+		return fmt.Sprintf(`  - job_name: %s
+    metrics_path: /probe
+    params: {module: [%s]}
+    scrape_interval: %s
+    scrape_timeout: %s
+    http_sd_configs:
+      - url: http://%s/sd
+        refresh_interval: 1s
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__param_target]
+        target_label: instance
+      - target_label: __address__
+        replacement: %s
+`, name, module, every, every, f.addr, f.addr)
+	}
+	cfg := "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n" +
+		job("meshdoctor", "check", "5s") + job("meshdoctor-roundtrip", "roundtrip", "8s") +
+		fmt.Sprintf("  - job_name: meshdoctor-exporter\n    scrape_interval: 2s\n    static_configs: [{targets: ['%s']}]\n", f.addr)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	api := startPrometheus(t, promBin, dir)
+
+	// Alerts the faults must raise, and nothing else.
+	want := []string{
+		"MeshdoctorClientCertificateExpiring/expiring/critical",
+		"MeshdoctorClockOffset/skewed/critical",
+		"MeshdoctorProbeFailing/skewed/critical",
+		"MeshdoctorRoundTripFailing/skewed/critical",
+	}
+	start := time.Now()
+	deadline := start.Add(45 * time.Second)
+	var firing []string
+	for {
+		firing = firingAlerts(t, api)
+		if containsAll(firing, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !containsAll(firing, want) {
+		t.Fatalf("after 45 s Prometheus reports firing %v; want %v", firing, want)
+	}
+	t.Logf("firing after %s: %v", time.Since(start).Round(time.Second), firing)
+	for _, a := range firing {
+		if !slices.Contains(want, a) {
+			t.Errorf("unexpected alert firing: %s", a)
+		}
+	}
+
+	// Every dashboard query answers, with the variables as Grafana sets them.
+	d := loadDashboard(t)
+	pending := map[string]string{}
+	for where, expr := range dashboardQueries(t, d) {
+		expr = strings.NewReplacer(`"$job"`, `"meshdoctor.*"`, `instance=~"$instance"`, `instance=~".+"`,
+			`instance="$instance"`, `instance="expiring"`, "$__rate_interval", "1m").Replace(expr)
+		pending[where] = expr
+	}
+	for {
+		for where, expr := range pending {
+			if n := querySeries(t, api, expr); n > 0 {
+				delete(pending, where)
+			}
+		}
+		if len(pending) == 0 || time.Now().After(deadline.Add(15*time.Second)) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	for where, expr := range pending {
+		t.Errorf("dashboard panel %s: %s returns no series", where, expr)
+	}
+}
+
+// startPrometheus runs Prometheus on a free loopback port with the config
+// in dir and returns its API's base URL once it is ready.
+func startPrometheus(t *testing.T, bin, dir string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start prometheus: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", lastLines(logs.String(), 40))
+		}
+	})
+	base := "http://" + addr
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := http.Get(base + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready on %s after 20 s: %v", addr, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// firingAlerts are the firing alerts as "name/instance/severity", sorted.
+func firingAlerts(t *testing.T, api string) []string {
+	t.Helper()
+	var doc struct {
+		Data struct {
+			Alerts []struct {
+				Labels map[string]string `json:"labels"`
+				State  string            `json:"state"`
+			} `json:"alerts"`
+		} `json:"data"`
+	}
+	getJSON(t, api+"/api/v1/alerts", &doc)
+	var out []string
+	for _, a := range doc.Data.Alerts {
+		if a.State == "firing" {
+			out = append(out, a.Labels["alertname"]+"/"+a.Labels["instance"]+"/"+a.Labels["severity"])
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// querySeries is how many series an instant query returns.
+func querySeries(t *testing.T, api, expr string) int {
+	t.Helper()
+	var doc struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Metric model.Metric `json:"metric"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	getJSON(t, api+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), &doc)
+	if doc.Status != "success" {
+		t.Fatalf("query %s: %s", expr, doc.Error)
+	}
+	return len(doc.Data.Result)
+}
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
