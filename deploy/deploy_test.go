@@ -8,6 +8,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,43 @@ func TestRulesPassPromtool(t *testing.T) {
 	out = runTool(t, "prometheus", "promtool", "test", "rules", filepath.Base(rulesTestFile))
 	if !strings.Contains(out, "SUCCESS") {
 		t.Fatalf("promtool test rules:\n%s", out)
+	}
+}
+
+// Every Prometheus config the README shows (the scrape config, a shard,
+// the federation) is one Prometheus accepts, with the shipped rules.
+func TestReadmePrometheusConfigsPassPromtool(t *testing.T) {
+	lookTool(t, "promtool")
+	readme := readFile(t, "../README.md")
+	const heading = "## Prometheus: every mailbox"
+	i := strings.Index(readme, heading)
+	if i < 0 {
+		t.Fatalf("README has no %q section", heading)
+	}
+	section := readme[i+len(heading):]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	rules, err := filepath.Abs(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	n := 0
+	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		if !strings.Contains(block[1], "scrape_configs:") {
+			continue
+		}
+		n++
+		path := filepath.Join(dir, fmt.Sprintf("prometheus-%d.yml", n))
+		cfg := strings.ReplaceAll(block[1], "/etc/prometheus/meshdoctor-rules.yml", rules)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runTool(t, dir, "promtool", "check", "config", path)
+	}
+	if n < 3 {
+		t.Fatalf("found %d Prometheus configs in the README's section, want the scrape config, a shard and the federation", n)
 	}
 }
 

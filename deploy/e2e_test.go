@@ -30,7 +30,9 @@ import (
 // fixture is an exporter in front of two embedded sandboxes, each with a
 // fault an alert must report: "expiring" (a client certificate 5 days from
 // its end, otherwise healthy, with a message waiting in its inbox) and
-// "skewed" (MESH's clock 3 hours off, so every token is refused).
+// "skewed" (MESH's clock 3 hours off, so every token is refused). "nosend"
+// is the first sandbox again without the roundtrip module, which the
+// README's roundtrip job must leave out.
 type fixture struct {
 	addr string // the exporter's host:port
 }
@@ -55,14 +57,17 @@ func startFixture(t *testing.T) fixture {
   - name: expiring
     profile: %s
     modules: [check, identity, roundtrip]
-    labels: {organisation: X26}
+    labels: {organisation: X26, roundtrip: "yes"}
   - name: skewed
     profile: %s
     modules: [check, identity, roundtrip]
+    labels: {organisation: X26, roundtrip: "yes"}
+  - name: nosend
+    profile: %s
     labels: {organisation: X26}
 modules:
   roundtrip: {min_interval: 1m, timeout: 10s}
-`, profiles["expiring"], profiles["skewed"])
+`, profiles["expiring"], profiles["skewed"], profiles["expiring"])
 	cfgPath := filepath.Join(dir, "meshdoctor.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -171,29 +176,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(rules), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The README's scrape config, with short intervals (and timeouts that leave a
-	// busy 2-core machine time to probe).
-	job := func(name, module, every string) string {
-		return fmt.Sprintf(`  - job_name: %s
-    metrics_path: /probe
-    params: {module: [%s]}
-    scrape_interval: %s
-    scrape_timeout: %s
-    http_sd_configs:
-      - url: http://%s/sd
-        refresh_interval: 1s
-    relabel_configs:
-      - source_labels: [__address__]
-        target_label: __param_target
-      - source_labels: [__param_target]
-        target_label: instance
-      - target_label: __address__
-        replacement: %s
-`, name, module, every, every, f.addr, f.addr)
-	}
-	cfg := "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n" +
-		job("meshdoctor", "check", "5s") + job("meshdoctor-roundtrip", "roundtrip", "8s") +
-		fmt.Sprintf("  - job_name: meshdoctor-exporter\n    scrape_interval: 2s\n    static_configs: [{targets: ['%s']}]\n", f.addr)
+	cfg := readmeScrapeConfig(t, f.addr)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +185,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	// Alerts the faults must raise, and nothing else.
 	want := []string{
 		"MeshdoctorClientCertificateExpiring/expiring/critical",
+		"MeshdoctorClientCertificateExpiring/nosend/critical",
 		"MeshdoctorClockOffset/skewed/critical",
 		"MeshdoctorProbeFailing/skewed/critical",
 		"MeshdoctorRoundTripFailing/skewed/critical",
@@ -220,10 +204,14 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		t.Fatalf("after 45 s Prometheus reports firing %v; want %v", firing, want)
 	}
 	t.Logf("firing after %s: %v", time.Since(start).Round(time.Second), firing)
-	for _, a := range firing {
-		if !slices.Contains(want, a) {
-			t.Errorf("unexpected alert firing: %s", a)
-		}
+
+	// The targets carry the labels /sd gives them; the roundtrip job keeps
+	// only the targets that allow it.
+	if n := querySeries(t, api, `probe_success{job="meshdoctor",environment="custom",mailbox="X26ABC1",organisation="X26"}`); n != 3 {
+		t.Errorf("%d targets of job meshdoctor with the labels /sd gives, want 3", n)
+	}
+	if n := querySeries(t, api, `up{job="meshdoctor-roundtrip"}`); n != 2 {
+		t.Errorf("job meshdoctor-roundtrip scrapes %d targets, want 2 (nosend does not allow the module)", n)
 	}
 
 	// Every dashboard query answers, with the variables as Grafana sets them.
@@ -248,6 +236,48 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	for where, expr := range pending {
 		t.Errorf("dashboard panel %s: %s returns no series", where, expr)
 	}
+	// By now every job has scraped every target more than once: nothing
+	// else fires (a healthy target, a probe cut short, a target a job
+	// should not scrape would).
+	for _, a := range firingAlerts(t, api) {
+		if !slices.Contains(want, a) {
+			t.Errorf("unexpected alert firing: %s", a)
+		}
+	}
+}
+
+// readmeScrapeConfig is the README's Prometheus config, as an operator
+// copies it, pointed at the test's exporter and rules, with intervals and
+// timeouts shortened (they still leave a busy 2-core machine time to probe).
+func readmeScrapeConfig(t *testing.T, exporterAddr string) string {
+	t.Helper()
+	readme := readFile(t, "../README.md")
+	const heading = "### 2. Prometheus's scrape config"
+	i := strings.Index(readme, heading)
+	if i < 0 {
+		t.Fatalf("README has no %q section", heading)
+	}
+	block := readme[i:]
+	start := strings.Index(block, "```yaml\n")
+	if start < 0 {
+		t.Fatalf("README's %q section has no yaml block", heading)
+	}
+	block = block[start+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	for _, r := range [][2]string{
+		{"127.0.0.1:9834", exporterAddr},
+		{"scrape_interval: 1m", "scrape_interval: 5s"},
+		{"scrape_timeout: 30s", "scrape_timeout: 5s"},
+		{"scrape_interval: 5m", "scrape_interval: 8s"},
+		{"scrape_timeout: 2m", "scrape_timeout: 8s"},
+		{"/etc/prometheus/meshdoctor-rules.yml", "rules.yml"},
+	} {
+		if !strings.Contains(block, r[0]) {
+			t.Fatalf("README's scrape config no longer holds %q: update this test with it", r[0])
+		}
+		block = strings.ReplaceAll(block, r[0], r[1])
+	}
+	return "global: {scrape_interval: 2s, evaluation_interval: 1s}\n" + block
 }
 
 // startPrometheus runs Prometheus on a free loopback port with the config
