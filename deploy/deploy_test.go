@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/exporter"
 )
 
 const (
@@ -60,10 +62,9 @@ func TestRulesPassPromtool(t *testing.T) {
 	}
 }
 
-// Every Prometheus config the README shows (the scrape config, a shard,
-// the federation) is one Prometheus accepts, with the shipped rules.
-func TestReadmePrometheusConfigsPassPromtool(t *testing.T) {
-	lookTool(t, "promtool")
+// readmeSection is the README's Prometheus walk-through, and its yaml blocks.
+func readmeSection(t *testing.T) (string, []string) {
+	t.Helper()
 	readme := readFile(t, "../README.md")
 	const heading = "## Prometheus: every mailbox"
 	i := strings.Index(readme, heading)
@@ -74,19 +75,58 @@ func TestReadmePrometheusConfigsPassPromtool(t *testing.T) {
 	if end := strings.Index(section, "\n## "); end >= 0 {
 		section = section[:end]
 	}
+	var blocks []string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		blocks = append(blocks, m[1])
+	}
+	return section, blocks
+}
+
+// The README's exporter config is one the exporter takes, and its
+// roundtrip label marks exactly the targets that allow the module (the
+// scrape config keeps the roundtrip job's targets by it).
+func TestReadmeExporterConfig(t *testing.T) {
+	_, blocks := readmeSection(t)
+	if len(blocks) == 0 || !strings.HasPrefix(blocks[0], "targets:") {
+		t.Fatal("the README's Prometheus section does not start with the exporter's config")
+	}
+	secret := filepath.Join(t.TempDir(), "shared_key")
+	if err := os.WriteFile(secret, []byte("key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := exporter.Parse([]byte(strings.ReplaceAll(blocks[0], "/run/secrets/mesh_shared_key", secret)), t.TempDir(),
+		func(string) string { return "set" })
+	if err != nil {
+		t.Fatalf("the README's exporter config: %v", err)
+	}
+	if len(cfg.Targets) < 2 {
+		t.Fatalf("%d targets, want a few", len(cfg.Targets))
+	}
+	for _, target := range cfg.Targets {
+		if allows, labelled := target.Allows(exporter.ModuleRoundTrip), target.Labels["roundtrip"] == "yes"; allows != labelled {
+			t.Errorf("target %s: allows roundtrip %v but labelled roundtrip=yes %v", target.Name, allows, labelled)
+		}
+	}
+}
+
+// Every Prometheus config the README shows (the scrape config, a shard,
+// the federation) is one Prometheus accepts, with the shipped rules.
+func TestReadmePrometheusConfigsPassPromtool(t *testing.T) {
+	lookTool(t, "promtool")
+	_, blocks := readmeSection(t)
 	rules, err := filepath.Abs(rulesFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	n := 0
-	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1) {
-		if !strings.Contains(block[1], "scrape_configs:") {
+	for _, block := range blocks {
+		if !strings.Contains(block, "scrape_configs:") {
 			continue
 		}
 		n++
 		path := filepath.Join(dir, fmt.Sprintf("prometheus-%d.yml", n))
-		cfg := strings.ReplaceAll(block[1], "/etc/prometheus/meshdoctor-rules.yml", rules)
+		cfg := strings.ReplaceAll(block, "/etc/prometheus/meshdoctor-rules.yml", rules)
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -215,9 +255,20 @@ func TestDashboard(t *testing.T) {
 	if d.UID == "" || d.Title == "" {
 		t.Fatalf("dashboard without uid or title")
 	}
+	known := knownMetrics(t)
 	vars := map[string]bool{}
 	for _, v := range d.Templating.List {
 		vars[v.Name] = true
+		if q, ok := v.Query.(map[string]any); ok {
+			// Grafana's label_values(SELECTOR, LABEL): the selector is PromQL.
+			expr, _ := q["query"].(string)
+			m := regexp.MustCompile(`^label_values\((.*), *(\w+)\)$`).FindStringSubmatch(expr)
+			if m == nil {
+				t.Errorf("variable %s: query %q is not label_values(SELECTOR, LABEL)", v.Name, expr)
+				continue
+			}
+			checkMetricNames(t, "variable "+v.Name, m[1], known)
+		}
 	}
 	for _, want := range []string{"datasource", "job", "instance"} {
 		if !vars[want] {
@@ -245,7 +296,6 @@ func TestDashboard(t *testing.T) {
 	if !repeated {
 		t.Error("no row repeats per target (repeat: instance)")
 	}
-	known := knownMetrics(t)
 	for where, expr := range dashboardQueries(t, d) {
 		if strings.TrimSpace(expr) == "" {
 			t.Errorf("%s: empty query", where)
