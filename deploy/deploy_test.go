@@ -62,8 +62,8 @@ func TestRulesPassPromtool(t *testing.T) {
 	}
 }
 
-// readmeSection is the README's Prometheus walk-through, and its yaml blocks.
-func readmeSection(t *testing.T) (string, []string) {
+// readmeYAML are the yaml blocks of the README's Prometheus walk-through.
+func readmeYAML(t *testing.T) []string {
 	t.Helper()
 	readme := readFile(t, "../README.md")
 	const heading = "## Prometheus: every mailbox"
@@ -79,14 +79,14 @@ func readmeSection(t *testing.T) (string, []string) {
 	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1) {
 		blocks = append(blocks, m[1])
 	}
-	return section, blocks
+	return blocks
 }
 
 // The README's exporter config is one the exporter takes, and its
 // roundtrip label marks exactly the targets that allow the module (the
 // scrape config keeps the roundtrip job's targets by it).
 func TestReadmeExporterConfig(t *testing.T) {
-	_, blocks := readmeSection(t)
+	blocks := readmeYAML(t)
 	if len(blocks) == 0 || !strings.HasPrefix(blocks[0], "targets:") {
 		t.Fatal("the README's Prometheus section does not start with the exporter's config")
 	}
@@ -113,7 +113,7 @@ func TestReadmeExporterConfig(t *testing.T) {
 // the federation) is one Prometheus accepts, with the shipped rules.
 func TestReadmePrometheusConfigsPassPromtool(t *testing.T) {
 	lookTool(t, "promtool")
-	_, blocks := readmeSection(t)
+	blocks := readmeYAML(t)
 	rules, err := filepath.Abs(rulesFile)
 	if err != nil {
 		t.Fatal(err)
@@ -145,9 +145,9 @@ var (
 	severity   = regexp.MustCompile(`(?m)^\s*severity: (\S+)\s*$`)
 )
 
-// Every alert is unit-tested firing (promtool compares labels and rendered
-// annotations exactly) and each test file group also holds series that
-// must not fire; an alert without a firing case would be untested.
+// Every alert has a promtool test in which it fires (promtool compares the
+// labels and rendered annotations exactly, and fails on any alert a test
+// does not list, so the series beside that must not fire are tested too).
 func TestEveryAlertIsUnitTested(t *testing.T) {
 	rules := readFile(t, rulesFile)
 	tests := readFile(t, rulesTestFile)
@@ -172,7 +172,7 @@ func TestEveryAlertIsUnitTested(t *testing.T) {
 			t.Errorf("severity %q: the rules use warning and critical only", s)
 		}
 	}
-	// Each rule says what to do: a summary and a description naming a metric.
+	// Each rule says what happened and what to do.
 	for _, rule := range splitRules(rules) {
 		if !strings.Contains(rule, "summary:") || !strings.Contains(rule, "description:") {
 			t.Errorf("rule without a summary and a description:\n%s", rule)

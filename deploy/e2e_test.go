@@ -251,7 +251,7 @@ func TestPrometheusEndToEnd(t *testing.T) {
 // timeouts shortened (they still leave a busy 2-core machine time to probe).
 func readmeScrapeConfig(t *testing.T, exporterAddr string) string {
 	t.Helper()
-	_, blocks := readmeSection(t)
+	blocks := readmeYAML(t)
 	var block string
 	for _, b := range blocks {
 		if strings.Contains(b, "scrape_configs:") {
