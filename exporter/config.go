@@ -239,8 +239,12 @@ func LoadFile(path string, getenv func(string) string) (*Loaded, error) {
 	return l, nil
 }
 
-// yamlValue is what yaml's messages quote of a value: `…`.
-var yamlValue = regexp.MustCompile("`[^`]*`")
+// yamlValue is what yaml's messages quote of a value: `…`; yamlType the Go
+// type they name, which says nothing to whoever wrote the file.
+var (
+	yamlValue = regexp.MustCompile("`[^`]*`")
+	yamlType  = regexp.MustCompile(` (in|into) (type )?[\w.\[\]*]+`)
+)
 
 // Parse checks a config; relative paths are taken from dir.
 func Parse(data []byte, dir string, getenv func(string) string) (*Loaded, error) {
@@ -250,7 +254,7 @@ func Parse(data []byte, dir string, getenv func(string) string) (*Loaded, error)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		// yaml quotes the value it could not take: that value may be a
 		// secret put where it does not belong, so it is not repeated.
-		msg := yamlValue.ReplaceAllString(err.Error(), "a value")
+		msg := yamlType.ReplaceAllString(yamlValue.ReplaceAllString(err.Error(), "a value"), "")
 		return nil, errors.New(strings.Join(strings.Fields(strings.TrimPrefix(msg, "yaml: ")), " "))
 	}
 	if len(c.Targets) == 0 {

@@ -181,12 +181,12 @@ func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (fl
 	return 0, false
 }
 
-// forwarder passes TCP connections to the sandbox, counting them and the
-// most open at once, and holding each for delay before it is passed on.
+// forwarder passes TCP connections to the sandbox, counting them, and
+// holding each for delay before it is passed on.
 type forwarder struct {
-	addr                 string
-	delay                atomic.Int64
-	total, open, maxOpen atomic.Int64
+	addr  string
+	delay atomic.Int64
+	total atomic.Int64
 }
 
 func newForwarder(t *testing.T, to string) *forwarder {
@@ -205,11 +205,7 @@ func newForwarder(t *testing.T, to string) *forwarder {
 				return
 			}
 			f.total.Add(1)
-			n := f.open.Add(1)
-			for m := f.maxOpen.Load(); n > m && !f.maxOpen.CompareAndSwap(m, n); m = f.maxOpen.Load() {
-			}
 			go func() {
-				defer f.open.Add(-1)
 				defer c.Close()
 				time.Sleep(time.Duration(f.delay.Load()))
 				up, err := net.Dial("tcp", to)

@@ -86,27 +86,10 @@ func TestExporterServesAndStops(t *testing.T) {
 	}
 	web := filepath.Join(dir, "web.yml")
 	os.WriteFile(web, []byte("basic_auth_users:\n  prom: "+string(hash)+"\n"), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop := startExporter(t, nil, "--config", cfg, "--web.config.file", web)
+	resp, err := http.Get("http://" + addr + "/sd")
 	if err != nil {
 		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb lockedBuffer
-	done := make(chan int)
-	go func() {
-		done <- runContext(ctx, []string{"exporter", "--config", cfg, "--listen", addr, "--web.config.file", web}, &out, &errb, func(string) string { return "" })
-	}()
-	var resp *http.Response
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err = http.Get("http://" + addr + "/sd"); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		cancel()
-		t.Fatalf("never served: %v\n%s", err, errb.String())
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
@@ -122,17 +105,114 @@ func TestExporterServesAndStops(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"organisation":"RXX"`) {
 		t.Errorf("/sd with credentials: %d %s", resp.StatusCode, body)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK && code != exitInterrupted {
-			t.Errorf("exit %d after stop\n%s", code, errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not stop")
+	code, log := stop()
+	if code != exitOK && code != exitInterrupted {
+		t.Errorf("exit %d after stop\n%s", code, log)
 	}
-	if !strings.Contains(errb.String(), "meshdoctor exporter started") {
-		t.Errorf("log: %s", errb.String())
+	if !strings.Contains(log, "meshdoctor exporter started") {
+		t.Errorf("log: %s", log)
+	}
+}
+
+// startExporter runs 'meshdoctor exporter ARGS --listen (a free port)' in
+// this process until stop, which returns its exit code and stderr.
+func startExporter(t *testing.T, env map[string]string, args ...string) (addr string, stop func() (int, string)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, append(append([]string{"exporter"}, args...), "--listen", addr), &out, &errb, func(k string) string { return env[k] })
+	}()
+	stop = func() (int, string) {
+		cancel()
+		select {
+		case code := <-done:
+			return code, out.String() + errb.String()
+		case <-time.After(20 * time.Second):
+			t.Fatal("the exporter did not stop")
+			return 0, ""
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr, stop
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("the exporter exited %d:\n%s", code, errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("the exporter never listened:\n%s", errb.String())
+		}
+	}
+}
+
+// TestExporterNeverShowsSecrets extends the secret search to the exporter:
+// passing and failing probes of every module, their debug reports, /metrics,
+// /sd, the index page, a refused reload and the log.
+func TestExporterNeverShowsSecrets(t *testing.T) {
+	env, keyLines := secretTarget(t, false)
+	env["WRONG_PASSWORD"] = testWrongPassword
+	dir := t.TempDir()
+	target := func(name, passwordVar string) string {
+		return "  - name: " + name + "\n    url: " + env["MESH_URL"] + "\n    mailbox: X26ABC1\n    workflow: TEST_WORKFLOW2\n" +
+			"    keystore: " + env["MESH_KEYSTORE"] + "\n    ca_bundle: " + env["MESH_CA_BUNDLE"] + "\n" +
+			"    secrets:\n      mailbox_password: {env: " + passwordVar + "}\n      shared_key: {env: MESH_SHARED_KEY}\n      keystore_password: {env: MESH_KEYSTORE_PASSWORD}\n" +
+			"    modules: [check, identity, roundtrip]\n    labels: {organisation: RXX}\n"
+	}
+	config := "targets:\n" + target("good", "MESH_MAILBOX_PASSWORD") + target("wrong", "WRONG_PASSWORD")
+	cfg := filepath.Join(dir, "meshdoctor.yml")
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, stop := startExporter(t, env, "--config", cfg)
+	all := map[string][]byte{}
+	fetch := func(method, path string) int {
+		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
+		req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "20")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		all[method+" "+path] = b
+		return resp.StatusCode
+	}
+	for _, name := range []string{"good", "wrong"} {
+		for _, module := range []string{"check", "identity", "roundtrip"} {
+			fetch("GET", "/probe?target="+name+"&module="+module)
+			fetch("GET", "/probe?target="+name+"&module="+module+"&debug=true")
+		}
+	}
+	fetch("GET", "/probe?target=nope")
+	for _, p := range []string{"/metrics", "/sd", "/"} {
+		fetch("GET", p)
+	}
+	if !strings.Contains(string(all["GET /probe?target=wrong&module=check&debug=true"]), "FAIL") ||
+		!strings.Contains(string(all["GET /probe?target=good&module=roundtrip&debug=true"]), "7 passed") {
+		t.Errorf("the probes did not run as planned:\n%s\n%s", all["GET /probe?target=wrong&module=check&debug=true"], all["GET /probe?target=good&module=roundtrip&debug=true"])
+	}
+	// A refused reload: a secret written inline, by mistake.
+	os.WriteFile(cfg, []byte(strings.Replace(config, "{env: MESH_SHARED_KEY}", testSharedKey, 1)), 0o600)
+	if code := fetch("POST", "/-/reload"); code != http.StatusInternalServerError {
+		t.Errorf("reload of a config with an inline secret: %d", code)
+	}
+	_, log := stop()
+	all["log"] = []byte(log)
+	for _, leak := range leaks(all, append([]string{testPassword, testSharedKey, testKeystorePass, testWrongPassword}, keyLines...)) {
+		t.Error(leak)
 	}
 }
 

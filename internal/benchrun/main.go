@@ -44,6 +44,10 @@ func main() {
 	targets := flag.Int("exporter-targets", 1000, "mailboxes the exporter probes")
 	scrapers := flag.Int("exporter-scrapers", 32, "concurrent scrapes of the exporter")
 	flag.Parse()
+	if *only != "" && *only != "sandbox" && *only != "exporter" {
+		fmt.Fprintf(os.Stderr, "benchrun: -only %q: want sandbox or exporter\n", *only)
+		os.Exit(2)
+	}
 	if err := run(*bin, *only, *concurrency, *duration, *bigSize, *chunk, *targets, *scrapers); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
