@@ -281,8 +281,23 @@ func readmeScrapeConfig(t *testing.T, exporterAddr string) string {
 }
 
 // startPrometheus runs Prometheus on a free loopback port with the config
-// in dir and returns its API's base URL once it is ready.
+// in dir and returns its API's base URL once it is ready. The port is free
+// when chosen but may be taken before Prometheus binds it: then it exits,
+// and another port is tried.
 func startPrometheus(t *testing.T, bin, dir string) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		base, exited := tryPrometheus(t, bin, dir)
+		if !exited {
+			return base
+		}
+		if attempt == 3 {
+			t.Fatalf("prometheus exited at start %d times", attempt)
+		}
+	}
+}
+
+func tryPrometheus(t *testing.T, bin, dir string) (base string, exited bool) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -292,28 +307,51 @@ func startPrometheus(t *testing.T, bin, dir string) string {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer
+	data := filepath.Join(dir, "data")
 	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
+		"--storage.tsdb.path="+data, "--web.listen-address="+addr)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("start prometheus: %v", err)
 	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		cmd.Wait()
+		<-done
 		if t.Failed() {
 			t.Logf("prometheus log:\n%s", lastLines(logs.String(), 40))
 		}
 	})
-	base := "http://" + addr
+	base = "http://" + addr
 	for deadline := time.Now().Add(20 * time.Second); ; {
+		select {
+		case <-done:
+			t.Logf("prometheus exited at start: %s", lastLines(logs.String(), 3))
+			return "", true
+		default:
+		}
 		resp, err := http.Get(base + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base
+				// Ours, not another Prometheus that held the port first.
+				var flags struct {
+					Data map[string]string `json:"data"`
+				}
+				getJSON(t, base+"/api/v1/status/flags", &flags)
+				if flags.Data["storage.tsdb.path"] != data {
+					t.Logf("another Prometheus answers on %s", addr)
+					cancel()
+					<-done
+					return "", true
+				}
+				return base, false
 			}
 		}
 		if time.Now().After(deadline) {
