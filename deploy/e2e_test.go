@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,8 @@ import (
 
 // fixture is an exporter in front of two embedded sandboxes, each with a
 // fault an alert must report: "expiring" (a client certificate 5 days from
-// its end, otherwise healthy, with a message waiting in its inbox) and
+// its end, otherwise healthy, with a message that has waited 4.5 days in
+// its inbox) and
 // "skewed" (MESH's clock 3 hours off, so every token is refused). "nosend"
 // is the first sandbox again without the roundtrip module, which the
 // README's roundtrip job must leave out.
@@ -41,16 +43,25 @@ func startFixture(t *testing.T) fixture {
 	t.Helper()
 	dir := t.TempDir()
 	profiles := map[string]string{}
+	// The expiring sandbox's clock starts 4.5 days back, for the message
+	// left in its inbox; then it is put right.
+	var back atomic.Int64
+	back.Store(int64(108 * time.Hour))
+	clock := func() time.Time { return time.Now().Add(-time.Duration(back.Load())) }
 	for name, fault := range map[string]sandbox.Fault{"expiring": sandbox.FaultExpiringClient, "skewed": sandbox.FaultClockSkew} {
-		pkiDir := filepath.Join(dir, name)
-		srv, err := sandbox.Start(sandbox.Config{Listen: "127.0.0.1:0", PKIDir: pkiDir, Faults: []sandbox.Fault{fault}})
+		cfg := sandbox.Config{Listen: "127.0.0.1:0", PKIDir: filepath.Join(dir, name), Faults: []sandbox.Fault{fault}}
+		if name == "expiring" {
+			cfg.Now, cfg.AllowStaleTokens = clock, true
+		}
+		srv, err := sandbox.Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { srv.Close() })
 		profiles[name] = srv.Files().Profile
 		if name == "expiring" {
-			sendToInbox(t, srv)
+			sendToInbox(t, srv, clock)
+			back.Store(0)
 		}
 	}
 	cfg := fmt.Sprintf(`targets:
@@ -88,9 +99,9 @@ modules:
 
 // sendToInbox leaves a message from X26ABC2 waiting in X26ABC1's inbox, so
 // that the inbox metrics have something to say.
-func sendToInbox(t *testing.T, srv *sandbox.Server) {
+func sendToInbox(t *testing.T, srv *sandbox.Server, clock func() time.Time) {
 	t.Helper()
-	c, err := mesh.NewClient(mesh.Config{BaseURL: srv.URL(), TLS: srv.ClientTLSConfig(),
+	c, err := mesh.NewClient(mesh.Config{BaseURL: srv.URL(), TLS: srv.ClientTLSConfig(), Clock: clock,
 		Credentials: mesh.Credentials{Mailbox: "X26ABC2", Password: sandbox.DefaultPassword, SharedKey: sandbox.DefaultSharedKey}})
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +202,8 @@ func TestPrometheusEndToEnd(t *testing.T) {
 		"MeshdoctorClientCertificateExpiring/expiring/critical",
 		"MeshdoctorClientCertificateExpiring/nosend/critical",
 		"MeshdoctorClockOffset/skewed/critical",
+		"MeshdoctorInboxNotCollected/expiring/critical",
+		"MeshdoctorInboxNotCollected/nosend/critical",
 		"MeshdoctorProbeFailing/skewed/critical",
 		"MeshdoctorRoundTripFailing/skewed/critical",
 	}
