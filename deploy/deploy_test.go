@@ -82,9 +82,7 @@ func readmeYAML(t *testing.T) []string {
 	return blocks
 }
 
-// The README's exporter config is one the exporter takes, and its
-// roundtrip label marks exactly the targets that allow the module (the
-// scrape config keeps the roundtrip job's targets by it).
+// The README's exporter config is one the exporter takes.
 func TestReadmeExporterConfig(t *testing.T) {
 	blocks := readmeYAML(t)
 	if len(blocks) == 0 || !strings.HasPrefix(blocks[0], "targets:") {
@@ -101,11 +99,6 @@ func TestReadmeExporterConfig(t *testing.T) {
 	}
 	if len(cfg.Targets) < 2 {
 		t.Fatalf("%d targets, want a few", len(cfg.Targets))
-	}
-	for _, target := range cfg.Targets {
-		if allows, labelled := target.Allows(exporter.ModuleRoundTrip), target.Labels["roundtrip"] == "yes"; allows != labelled {
-			t.Errorf("target %s: allows roundtrip %v but labelled roundtrip=yes %v", target.Name, allows, labelled)
-		}
 	}
 }
 

@@ -68,11 +68,11 @@ func startFixture(t *testing.T) fixture {
   - name: expiring
     profile: %s
     modules: [check, identity, roundtrip]
-    labels: {organisation: X26, roundtrip: "yes"}
+    labels: {organisation: X26}
   - name: skewed
     profile: %s
     modules: [check, identity, roundtrip]
-    labels: {organisation: X26, roundtrip: "yes"}
+    labels: {organisation: X26}
   - name: nosend
     profile: %s
     labels: {organisation: X26}

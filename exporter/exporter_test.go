@@ -290,7 +290,7 @@ func TestSDAndIndex(t *testing.T) {
 	w := newWorld(t)
 	s := w.serve(t, "targets:\n"+w.targetYAML("mb1", "X26ABC1", "    labels: {organisation: RXX, site: main}\n"), 4)
 	code, sd := s.get(t, "/sd", 0)
-	for _, want := range []string{`"targets":["mb1"]`, `"organisation":"RXX"`, `"site":"main"`, `"mailbox":"X26ABC1"`, `"environment":"custom"`} {
+	for _, want := range []string{`"targets":["mb1"]`, `"organisation":"RXX"`, `"site":"main"`, `"mailbox":"X26ABC1"`, `"environment":"custom"`, `"__meta_meshdoctor_modules":",check,identity,"`} {
 		if code != 200 || !strings.Contains(sd, want) {
 			t.Errorf("/sd lacks %s: %s", want, sd)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -235,6 +236,9 @@ func (e *Exporter) serveReload(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "configuration reloaded")
 }
 
+// sdModulesLabel lists, comma-surrounded, the modules a target allows.
+const sdModulesLabel = "__meta_meshdoctor_modules"
+
 // sdGroup is one entry of Prometheus's HTTP service discovery.
 type sdGroup struct {
 	Targets []string          `json:"targets"`
@@ -245,7 +249,13 @@ func (e *Exporter) serveSD(w http.ResponseWriter, _ *http.Request) {
 	cfg := e.cfg.Load()
 	groups := make([]sdGroup, 0, len(cfg.Targets))
 	for _, t := range cfg.Targets {
-		groups = append(groups, sdGroup{Targets: []string{t.Name}, Labels: t.Labels})
+		labels := make(map[string]string, len(t.Labels)+1)
+		maps.Copy(labels, t.Labels)
+		// Prometheus drops __meta_ labels after relabelling: a job keeps
+		// the targets that allow its module (regex .*,roundtrip,.*)
+		// without a label of the operator's own to keep in step.
+		labels[sdModulesLabel] = "," + strings.Join(t.Modules, ",") + ","
+		groups = append(groups, sdGroup{Targets: []string{t.Name}, Labels: labels})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(groups)
