@@ -3,8 +3,6 @@ package checks
 import (
 	"context"
 	"net"
-	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -28,9 +26,6 @@ type Options struct {
 	ClientVersion string
 	// Resolver resolves host names (default net.DefaultResolver).
 	Resolver *net.Resolver
-	// Proxy picks the proxy for MESH traffic (default
-	// http.ProxyFromEnvironment, as mesh.Client).
-	Proxy func(*http.Request) (*url.URL, error)
 	// Alias picks a keystore entry when the keystore holds several.
 	Alias string
 	// GeoIPDB is a GeoIP2/GeoLite2/DB-IP country database; SourceIP is the
@@ -54,9 +49,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
-	}
-	if o.Proxy == nil {
-		o.Proxy = http.ProxyFromEnvironment
 	}
 	if o.ClientVersion == "" {
 		o.ClientVersion = "meshdoctor"

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,7 +81,9 @@ func runAt(t *testing.T, target mesh.Target, opts Options, only ...string) map[s
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Second
 	}
-	opts.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+	if target.Proxy == (mesh.ProxySettings{}) {
+		target.Proxy.Direct = true // whatever this machine's HTTPS_PROXY
+	}
 	cs, err := Select(only, nil)
 	if err != nil {
 		t.Fatal(err)

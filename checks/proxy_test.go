@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,13 +46,15 @@ func TestThroughAProxy(t *testing.T) {
 	_, target := sandboxTarget(t, sandbox.Config{})
 	var tunnels atomic.Int32
 	good := connectProxy(t, http.StatusOK, &tunnels)
-	via := func(addr string) Options {
-		u := &url.URL{Scheme: "http", Host: addr, User: url.UserPassword("proxyuser", "proxy-secret")}
-		return Options{Proxy: func(*http.Request) (*url.URL, error) { return u, nil }, Timeout: 3 * time.Second}
+	opts := Options{Timeout: 3 * time.Second}
+	via := func(addr string) mesh.Target {
+		t := target
+		t.Proxy = mesh.ProxySettings{URL: "http://" + addr, User: "proxyuser", Password: "proxy-secret"}
+		return t
 	}
 	cs, _ := Select(nil, []string{"target.eligibility"})
 	res := map[string]Result{}
-	for _, r := range Run(t.Context(), target, cs, via(good), nil) {
+	for _, r := range Run(t.Context(), via(good), cs, opts, nil) {
 		res[r.ID] = r
 	}
 	for _, id := range []string{"tcp.connect", "tls.server", "tls.client-auth", "mesh.handshake", "mesh.inbox"} {
@@ -76,7 +77,7 @@ func TestThroughAProxy(t *testing.T) {
 		{http.StatusForbidden, []string{"403", "policy"}},
 	} {
 		addr := connectProxy(t, tt.status, &tunnels)
-		res := runAtWith(t, target, via(addr), "tcp.connect")
+		res := runAtWith(t, via(addr), opts, "tcp.connect")
 		expect(t, res, "tcp.connect", Fail, tt.words...)
 	}
 }

@@ -126,6 +126,7 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 		return usageError{err}
 	}
 	clientCfg.BaseURL = base
+	clientCfg.ProxySettings = &t.Proxy
 	clientCfg.Credentials = t.Credentials
 	clientCfg.ChunkSize = chunk
 	clientCfg.ClientVersion = "meshdoctor==" + buildVersion()
