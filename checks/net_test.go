@@ -160,8 +160,8 @@ func TestFailingNetworks(t *testing.T) {
 		words  []string
 	}{
 		{"closed port", closed, "tcp.connect", Fail, []string{"refused", "port"}},
-		{"accepts and never speaks", silent, "tls.server", Fail, []string{"never answered", "443"}},
-		{"resets", resetter, "tls.server", Fail, []string{"closed the connection", "firewall"}},
+		{"accepts and never speaks", silent, "tls.server", Fail, []string{"stalled", "443"}},
+		{"resets", resetter, "tls.server", Fail, []string{"right after our ClientHello", "firewall"}},
 		{"plain HTTP on the TLS port", plainHTTP, "tls.server", Fail, []string{"does not speak TLS", "https"}},
 		{"TLS 1.0 only", tls10, "tls.server", Fail, []string{"TLS 1.1 or older", "TLS 1.2"}},
 		{"an HTML error page", http500, "mesh.handshake", Fail, []string{"internal error", "502 Proxy Error"}},

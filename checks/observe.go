@@ -679,4 +679,3 @@ func (f *Facts) Close() {
 		c()
 	}
 }
-

@@ -1,84 +1,143 @@
 package checks
 
 import (
-	"bufio"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/pki"
 	"github.com/meshdoctor/meshdoctor/sandbox"
 )
 
-// connectProxy is a loopback HTTP proxy that answers CONNECT with status;
-// with 200 it tunnels to the requested address.
-func connectProxy(t *testing.T, status int, tunnels *atomic.Int32) string {
-	t.Helper()
-	return listen(t, func(c net.Conn) {
-		defer c.Close()
-		req, err := http.ReadRequest(bufio.NewReader(c))
-		if err != nil || req.Method != http.MethodConnect {
-			return
-		}
-		if status != http.StatusOK {
-			fmt.Fprintf(c, "HTTP/1.1 %d %s\r\n\r\n", status, http.StatusText(status))
-			return
-		}
-		up, err := net.DialTimeout("tcp", req.Host, 2*time.Second)
-		if err != nil {
-			io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
-			return
-		}
-		defer up.Close()
-		tunnels.Add(1)
-		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-		go io.Copy(up, c)
-		io.Copy(c, up)
-	})
-}
+// connectionChecks are the checks a corporate network can break, and the
+// ones that depend on them.
+var connectionChecks = []string{"tcp.connect", "tls.server", "tls.client-auth", "mesh.handshake"}
 
-func TestThroughAProxy(t *testing.T) {
-	_, target := sandboxTarget(t, sandbox.Config{})
-	var tunnels atomic.Int32
-	good := connectProxy(t, http.StatusOK, &tunnels)
-	opts := Options{Timeout: 3 * time.Second}
-	via := func(addr string) mesh.Target {
-		t := target
-		t.Proxy = mesh.ProxySettings{URL: "http://" + addr, User: "proxyuser", Password: "proxy-secret"}
-		return t
+// TestCorporateNetworks puts a trust's network between meshdoctor and a
+// sandbox: proxies that authenticate in each way, refuse, or inspect TLS,
+// and firewalls that reset or stall the handshake. Each time the right
+// check fails with the cause and its fix, and no other check gives a
+// second cause (the dependents are skipped, naming the first).
+func TestCorporateNetworks(t *testing.T) {
+	srv, target := sandboxTarget(t, sandbox.Config{})
+	inspector, err := pki.NewHierarchy(pki.HierarchyOptions{Name: "Zscaler Intermediate", KeyBits: 2048})
+	if err != nil {
+		t.Fatal(err)
 	}
-	cs, _ := Select(nil, []string{"target.eligibility"})
-	res := map[string]Result{}
-	for _, r := range Run(t.Context(), via(good), cs, opts, nil) {
-		res[r.ID] = r
+	// The sandbox's CAs plus the inspection CA: what a user who followed
+	// "add the issuer to your bundle" would have.
+	both := filepath.Join(t.TempDir(), "with-inspection-ca.pem")
+	bundle, _ := os.ReadFile(srv.Files().CABundle)
+	if err := os.WriteFile(both, append(bundle, pki.EncodeCertificatesPEM(inspector.Chain()...)...), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	for _, id := range []string{"tcp.connect", "tls.server", "tls.client-auth", "mesh.handshake", "mesh.inbox"} {
-		if res[id].Status != Pass {
-			t.Errorf("%s through the proxy: %s %s", id, res[id].Status, res[id].Summary)
-		}
+	via := func(cfg proxytest.Config, user, password string) mesh.Target {
+		p := proxytest.Start(t, cfg)
+		tg := target
+		tg.Proxy = mesh.ProxySettings{URL: "http://" + p.Addr, User: user, Password: password}
+		return tg
 	}
-	if p, _ := res["tcp.connect"].Evidence.Get("proxy"); p == "" || contains(p, "proxy-secret") {
-		t.Errorf("proxy evidence %q: want the proxy named without its password", p)
-	}
-	if n := tunnels.Load(); n < 1 {
-		t.Errorf("%d tunnels opened: the checks did not go through the proxy", n)
-	}
+	withBundle := func(tg mesh.Target, path string) mesh.Target { tg.CABundle = path; return tg }
+	basic := proxytest.Config{Schemes: []string{"Basic"}, User: "alice", Password: "s3cret/#?@:%"}
+	ntlm := proxytest.Config{Schemes: []string{"NTLM", "Negotiate"}, User: `TRUST\alice`}
+	negotiate := proxytest.Config{Schemes: []string{"Negotiate"}}
+	intercept := proxytest.Config{Intercept: inspector}
+	seen := make(chan string, 1)
+	reset := proxytest.ResetAfterClientHello(t, seen)
+	stall := proxytest.StallHandshake(t)
+	_, resetPort, _ := net.SplitHostPort(reset)
+	_, stallPort, _ := net.SplitHostPort(stall)
+	direct := mesh.ProxySettings{Direct: true}
 
 	for _, tt := range []struct {
-		status int
-		words  []string
+		name     string
+		target   mesh.Target
+		timeout  time.Duration
+		passes   []string
+		fails    string
+		words    []string
+		evidence map[string]string
 	}{
-		{http.StatusProxyAuthRequired, []string{"407", "credentials"}},
-		{http.StatusForbidden, []string{"403", "policy"}},
+		{name: "Basic proxy, right credentials", target: via(basic, "alice", basic.Password),
+			passes: connectionChecks, evidence: map[string]string{"authenticated with": "Basic as alice", "proxy offers": "Basic"}},
+		{name: "Basic proxy, credentials refused", target: via(basic, "alice", "wrong/#pw"),
+			fails: "tcp.connect", words: []string{"the proxy refused the credentials for user alice", "407", "MESH_PROXY_PASSWORD"}},
+		{name: "Basic proxy, no credentials", target: via(basic, "", ""),
+			fails: "tcp.connect", words: []string{"wants authentication", "Basic", "MESH_PROXY_USER"}},
+		{name: "NTLM proxy, no credentials", target: via(ntlm, "", ""),
+			fails: "tcp.connect", words: []string{"NTLM, Negotiate", "Windows sign-in", "exempt", "MESH_PROXY_USER"}},
+		{name: "NTLM proxy, an account it knows", target: via(ntlm, `TRUST\alice`, "pw"),
+			passes: connectionChecks, evidence: map[string]string{"authenticated with": `NTLM as TRUST\alice`}},
+		{name: "NTLM proxy, an account it refuses", target: via(ntlm, "bob", "pw"),
+			fails: "tcp.connect", words: []string{"refused the credentials for user bob", "NTLM", "DOMAIN"}},
+		{name: "Negotiate-only proxy", target: via(negotiate, "alice", "pw"),
+			fails: "tcp.connect", words: []string{"only Negotiate", "exempt", "allow-listed"}},
+		{name: "Negotiate-only proxy, no credentials", target: via(negotiate, "", ""),
+			fails: "tcp.connect", words: []string{"Kerberos", "exempt"}},
+		{name: "policy refuses", target: via(proxytest.Config{Status: 403, Body: "<html><title>Blocked by policy</title></html>"}, "", ""),
+			fails: "tcp.connect", words: []string{"403", "policy"}, evidence: map[string]string{"proxy page": "Blocked by policy"}},
+		{name: "SSL inspection", target: via(intercept, "", ""),
+			fails: "tls.server", words: []string{"intercepted (SSL inspection)", "Zscaler Intermediate", "Mutual TLS cannot pass", "exempt", "Do not add the inspection CA"},
+			evidence: map[string]string{"signs of inspection": "did not ask for a client certificate", "inspecting CA": "Zscaler"}},
+		{name: "SSL inspection, its CA added to the bundle", target: withBundle(via(intercept, "", ""), both),
+			fails: "tls.server", words: []string{"intercepted (SSL inspection)", "exempt"}},
+		{name: "firewall resets after the ClientHello", target: mesh.Target{URL: "https://localhost:" + resetPort, Proxy: direct, CABundle: srv.Files().CABundle},
+			fails: "tls.server", words: []string{"right after our ClientHello", "localhost (SNI)", "filtering on the server name", "allow TLS"},
+			evidence: map[string]string{"server name the firewall saw": "localhost"}},
+		{name: "handshake stalls", target: mesh.Target{URL: "https://localhost:" + stallPort, Proxy: direct, CABundle: srv.Files().CABundle}, timeout: time.Second,
+			fails: "tls.server", words: []string{"stalled", "ClientHello went out", "MTU", "network team"},
+			evidence: map[string]string{"stalled at": "server's first flight"}},
 	} {
-		addr := connectProxy(t, tt.status, &tunnels)
-		res := runAtWith(t, via(addr), opts, "tcp.connect")
-		expect(t, res, "tcp.connect", Fail, tt.words...)
+		t.Run(tt.name, func(t *testing.T) {
+			tg := tt.target
+			tg.Credentials = target.Credentials
+			opts := Options{Timeout: 3 * time.Second}
+			if tt.timeout != 0 {
+				opts.Timeout = tt.timeout
+			}
+			start := time.Now()
+			res := runAtWith(t, tg, opts, connectionChecks...)
+			if took := time.Since(start); took > 3*opts.Timeout {
+				t.Errorf("took %s: a stalled step must end within the check's own timeout", took)
+			}
+			for _, id := range tt.passes {
+				if res[id].Status != Pass {
+					t.Errorf("%s: %s %q", id, res[id].Status, res[id].Summary)
+				}
+			}
+			if tt.fails != "" {
+				expect(t, res, tt.fails, Fail, tt.words...)
+				for _, id := range connectionChecks {
+					if r := res[id]; id != tt.fails && (r.Status == Fail || r.Status == Error || r.Status == Warn) {
+						t.Errorf("%s gives a second cause: %s %q", id, r.Status, r.Summary)
+					}
+				}
+			}
+			for k, want := range tt.evidence {
+				id := firstNonEmpty(tt.fails, "tcp.connect")
+				if got, _ := res[id].Evidence.Get(k); !strings.Contains(got, want) {
+					t.Errorf("%s evidence %q = %q, want %q", id, k, got, want)
+				}
+			}
+			for _, r := range res {
+				if ev, _ := r.Evidence.MarshalJSON(); strings.Contains(r.Summary+r.Remediation+string(ev), basic.Password) {
+					t.Errorf("%s shows the proxy password", r.ID)
+				}
+			}
+		})
+	}
+	select {
+	case name := <-seen:
+		if name != "localhost" {
+			t.Errorf("the firewall saw the server name %q, want localhost", name)
+		}
+	default:
+		t.Error("the firewall double saw no ClientHello")
 	}
 }
 

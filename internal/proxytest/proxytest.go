@@ -146,7 +146,11 @@ func (p *Proxy) authorize(auth string) (ok bool, challenge string) {
 		case 1:
 			return false, "NTLM " + base64.StdEncoding.EncodeToString(ntlmChallenge())
 		case 3:
-			return ntlmUser(raw) == p.cfg.User, ""
+			_, user, found := strings.Cut(p.cfg.User, `\`)
+			if !found {
+				user = p.cfg.User
+			}
+			return ntlmUser(raw) == user, ""
 		}
 	}
 	return false, ""
