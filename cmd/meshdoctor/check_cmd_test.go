@@ -66,7 +66,7 @@ func TestCheckDiagnosesEverySandboxFault(t *testing.T) {
 		{"clock-skew", nil, "auth.clock", "fail", []string{"clock", "ntp"}},
 		{"reject-token", nil, "mesh.handshake", "fail", []string{"403", "shared key"}},
 		{"slow", []string{"--timeout", "500ms"}, "mesh.handshake", "fail", []string{"did not answer", "in time"}},
-		{"reset", nil, "tls.server", "fail", []string{"right after our ClientHello", "firewall"}},
+		{"reset", nil, "tls.server", "fail", []string{"reset right after", "firewall"}},
 		{"http-500", nil, "mesh.handshake", "fail", []string{"internal error", "server's fault"}},
 		{"tls10-only", nil, "tls.server", "fail", []string{"tls 1.1 or older", "tls 1.2"}},
 	}
