@@ -45,7 +45,10 @@ func intercepted(f *Facts, t *TLSFacts) *interception {
 	if top != leaf {
 		in.CA = top.Issuer.String()
 	}
-	_, meshHost := mesh.EndpointForURL(ep.Host)
+	// A current MESH host presents a certificate from a Spine CA (the
+	// retired internet gateway used DigiCert).
+	catalogued, known := mesh.EndpointForURL(ep.Host)
+	meshHost := known && catalogued.Status != mesh.Retired
 	route, _ := f.Route()
 	if meshHost {
 		in.Signs = append(in.Signs, fmt.Sprintf("%s is NHS's MESH host, but its certificate is not issued by an NHS (Spine) CA", ep.Host))
@@ -59,13 +62,14 @@ func intercepted(f *Facts, t *TLSFacts) *interception {
 	if route.Proxy != nil {
 		in.Signs = append(in.Signs, "the connection goes through the proxy "+route.Proxy.String())
 	}
-	// A non-NHS certificate on MESH's own host is enough; elsewhere (a URL
-	// of a test host) two signs are needed, one of them the proxy or the
-	// missing certificate request.
-	switch {
-	case meshHost:
+	// A certificate on MESH's own host from a CA that does not even call
+	// itself NHS's is enough (an NHS CA newer than meshdoctor's table is
+	// not); otherwise two signs are needed: a URL of a test host behind a
+	// proxy that re-signs and asks for no client certificate.
+	if meshHost && !nhsNamed(leaf.Issuer.Organization) {
 		return in
-	case len(in.Signs) >= 2:
+	}
+	if len(in.Signs) >= 2 {
 		return in
 	}
 	return nil
@@ -109,4 +113,13 @@ func exemptHosts(f *Facts) []string {
 		}
 	}
 	return hosts
+}
+
+func nhsNamed(org []string) bool {
+	for _, o := range org {
+		if strings.EqualFold(strings.TrimSpace(o), "nhs") {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -237,6 +238,7 @@ func (p *Proxy) ntlm(c net.Conn, br *bufio.Reader, target string, ans *TunnelAns
 	if challenge == nil || resp.Close {
 		return resp, nil // the proxy gave no challenge: the credentials are refused as they stand
 	}
+	challenge = normalizeChallenge(challenge)
 	auth, err := ntlmssp.NewAuthenticateMessage(challenge, p.User, p.password, nil)
 	if err != nil {
 		return nil, fmt.Errorf("NTLM: %w", err)
@@ -304,4 +306,24 @@ func (s ProxySettings) Dialer(base string) (func(ctx context.Context, network, a
 		}
 		return c, nil
 	}, nil
+}
+
+// normalizeChallenge makes an NTLM CHALLENGE message readable by the
+// library: an older-style one without the target information fields
+// (MS-NLMP allows it) gets them, empty; a name or target-information field
+// that points outside the message (Squid's ntlm_fake_auth sends one) is
+// emptied. Neither is needed for the NTLMv2 answer.
+func normalizeChallenge(m []byte) []byte {
+	if len(m) < 48 {
+		m = append(m, make([]byte, 48-len(m))...)
+	}
+	m = append([]byte{}, m...)
+	for _, at := range []int{12, 40} { // TargetNameFields, TargetInfoFields
+		n := int(binary.LittleEndian.Uint16(m[at:]))
+		off := int(binary.LittleEndian.Uint32(m[at+4:]))
+		if n == 0 || off < 0 || off+n > len(m) {
+			clear(m[at : at+8])
+		}
+	}
+	return m
 }
