@@ -1,12 +1,17 @@
 package checks
 
 import (
+	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/mesh"
@@ -53,6 +58,14 @@ func TestCorporateNetworks(t *testing.T) {
 	_, resetPort, _ := net.SplitHostPort(reset)
 	_, stallPort, _ := net.SplitHostPort(stall)
 	direct := mesh.ProxySettings{Direct: true}
+	plain := proxytest.Start(t, proxytest.Config{})
+	tlsToPlain := target
+	tlsToPlain.Proxy = mesh.ProxySettings{URL: "https://" + plain.Addr}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadPort := ln.Addr().String()
+	ln.Close()
+	dead := target
+	dead.Proxy = mesh.ProxySettings{URL: "http://" + deadPort}
 
 	for _, tt := range []struct {
 		name     string
@@ -81,6 +94,10 @@ func TestCorporateNetworks(t *testing.T) {
 			fails: "tcp.connect", words: []string{"Kerberos", "exempt"}},
 		{name: "policy refuses", target: via(proxytest.Config{Status: 403, Body: "<html><title>Blocked by policy</title></html>"}, "", ""),
 			fails: "tcp.connect", words: []string{"403", "policy"}, evidence: map[string]string{"proxy page": "Blocked by policy"}},
+		{name: "https:// given for a plain proxy", target: tlsToPlain,
+			fails: "tcp.connect", words: []string{"speaks plain HTTP", "https://", "Use http://"}},
+		{name: "nothing listens at the proxy's port", target: dead,
+			fails: "tcp.connect", words: []string{"cannot be reached", "connection refused", "--proxy"}},
 		{name: "SSL inspection", target: via(intercept, "", ""),
 			fails: "tls.server", words: []string{"intercepted (SSL inspection)", "Zscaler Intermediate", "Mutual TLS cannot pass", "exempt", "Do not add the inspection CA"},
 			evidence: map[string]string{"signs of inspection": "did not ask for a client certificate", "inspecting CA": "Zscaler"}},
@@ -155,3 +172,89 @@ func runAtWith(t *testing.T, target mesh.Target, opts Options, only ...string) m
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// answerDNS answers A questions for host with 127.0.0.1, and every other
+// question with NXDOMAIN, on loopback.
+func answerDNS(t *testing.T, host string) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if qq := q.Question[0]; qq.Qtype == dns.TypeA && strings.EqualFold(qq.Name, dns.Fqdn(host)) {
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP("127.0.0.1")}}
+		} else if qq.Qtype != dns.TypeAAAA || !strings.EqualFold(qq.Name, dns.Fqdn(host)) {
+			m.SetRcode(q, dns.RcodeNameError)
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	addr := pc.LocalAddr().String()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", addr)
+	}}
+}
+
+// TestInspectionWithoutAProxy: a firewall that decrypts TLS transparently
+// (no proxy configured) on MESH's own host name is named as inspection.
+func TestInspectionWithoutAProxy(t *testing.T) {
+	const host = "msg.intspineservices.nhs.uk"
+	fw, err := pki.NewHierarchy(pki.HierarchyOptions{Name: "Fortinet FortiGate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := fw.IssueServer(pki.LeafOptions{CommonName: host, DNSNames: []string{host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := kp.TLSCertificate(fw.SubCA.Cert)
+	addr := proxytest.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		tc.Handshake()
+		io.Copy(io.Discard, tc)
+	})
+	_, port, _ := net.SplitHostPort(addr)
+	target := mesh.Target{URL: "https://" + host + ":" + port, Environment: mesh.Integration, Proxy: mesh.ProxySettings{Direct: true}}
+	res := runAt(t, target, Options{Resolver: answerDNS(t, host)}, "tls.server")
+	expect(t, res, "tls.server", Fail, "intercepted (SSL inspection)", "Fortinet", "exempt msg.intspineservices.nhs.uk:"+port)
+	if s, _ := res["tls.server"].Evidence.Get("signs of inspection"); !strings.Contains(s, "not issued by an NHS (Spine) CA") || !strings.Contains(s, "inspection product") {
+		t.Errorf("signs of inspection: %q", s)
+	}
+}
+
+// TestNoProxyBypassIsNamed: where NO_PROXY sends MESH direct and only the
+// proxy could reach it, the bypass is named as the cause; a proxy variable
+// that cannot be read is named where the name does not resolve.
+func TestNoProxyBypassIsNamed(t *testing.T) {
+	r := fakeDNS(t)
+	env := func(m map[string]string) mesh.ProxySettings {
+		return mesh.ProxySettings{Env: mesh.ReadProxyEnv(func(k string) string { return m[k] })}
+	}
+	for _, tt := range []struct {
+		proxy mesh.ProxySettings
+		words []string
+	}{
+		{env(map[string]string{"HTTPS_PROXY": "http://proxy.trust:3128", "NO_PROXY": "localhost,.nhs.uk"}), []string{`NO_PROXY's entry ".nhs.uk" matches`, `Remove ".nhs.uk" from NO_PROXY`}},
+		{env(map[string]string{"https_proxy": "http://alice:pa/ss@proxy.trust:3128"}), []string{"https_proxy", "percent-encode"}},
+	} {
+		target := mesh.Target{Environment: mesh.Integration, Proxy: tt.proxy}
+		res := runAt(t, target, Options{Resolver: r}, "dns.resolve")
+		expect(t, res, "dns.resolve", Fail, tt.words...)
+	}
+	// The variables' facts are in tcp.connect's evidence.
+	_, target := sandboxTarget(t, sandbox.Config{})
+	target.Proxy = env(map[string]string{"HTTP_PROXY": "http://proxy.trust:3128"})
+	res := runAt(t, target, Options{}, "tcp.connect")
+	if n, _ := res["tcp.connect"].Evidence.Get("proxy variables"); !strings.Contains(n, "only for http:// URLs") {
+		t.Errorf("HTTP_PROXY alone is not explained: %q", n)
+	}
+	if route, _ := res["tcp.connect"].Evidence.Get("route"); !strings.HasPrefix(route, "direct") {
+		t.Errorf("route %q", route)
+	}
+}

@@ -141,6 +141,10 @@ http_access deny all
 		expect(t, res, "tcp.connect", Fail, "the proxy refused the credentials for user alice")
 		res = runAtWith(t, through(addr, "", ""), opts, connectionChecks...)
 		expect(t, res, "tcp.connect", Fail, "wants authentication", "Basic", "MESH_PROXY_USER")
+		tls := through(addr, "alice", password)
+		tls.Proxy.URL = "https://" + addr
+		res = runAtWith(t, tls, opts, connectionChecks...)
+		expect(t, res, "tcp.connect", Fail, "speaks plain HTTP", "Use http://")
 	})
 
 	t.Run("NTLM", func(t *testing.T) {

@@ -95,6 +95,10 @@ func (p *Proxy) handle(c net.Conn) {
 	for {
 		req, err := http.ReadRequest(br)
 		if err != nil || req.Method != http.MethodConnect {
+			if err != nil && err != io.EOF {
+				// As Squid answers what is not HTTP (a TLS ClientHello).
+				p.answer(c, http.StatusBadRequest, "Connection: close\r\n", "")
+			}
 			return
 		}
 		if p.cfg.Status != 0 {
