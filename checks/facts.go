@@ -33,7 +33,8 @@ type Options struct {
 	GeoIPDB  string
 	SourceIP string
 	// Getenv reads the environment (default os.Getenv), for checks that
-	// look at variables such as HTTPS_PROXY.
+	// look at variables of their own (the GeoIP database); the proxy
+	// variables come with the target (mesh.Target.Proxy).
 	Getenv func(string) string
 }
 

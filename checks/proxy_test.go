@@ -90,6 +90,8 @@ func TestCorporateNetworks(t *testing.T) {
 			fails: "tcp.connect", words: []string{"refused the credentials for user bob", "NTLM", "DOMAIN"}},
 		{name: "Negotiate-only proxy", target: via(negotiate, "alice", "pw"),
 			fails: "tcp.connect", words: []string{"only Negotiate", "exempt", "allow-listed"}},
+		{name: "Negotiate-only proxy that takes NTLM in it", target: via(proxytest.Config{Schemes: []string{"Negotiate"}, NTLMInNegotiate: true, User: "alice"}, "alice", "pw"),
+			passes: connectionChecks, evidence: map[string]string{"authenticated with": "Negotiate as alice"}},
 		{name: "Negotiate-only proxy, no credentials", target: via(negotiate, "", ""),
 			fails: "tcp.connect", words: []string{"Kerberos", "exempt"}},
 		{name: "policy refuses", target: via(proxytest.Config{Status: 403, Body: "<html><title>Blocked by policy</title></html>"}, "", ""),

@@ -170,7 +170,7 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		}
 		return v.Fix("Give the proxy's credentials: %s; or ask your network team to allow %s without them.", creds, target)
 	case mesh.TunnelAuthUnsupported:
-		return Failf("the proxy %s accepts only %s authentication, which meshdoctor cannot answer (it answers NTLM and Basic)", p, offers).
+		return Failf("the proxy %s accepts only %s authentication, and would not take NTLM in it: Windows sign-in by Kerberos, which meshdoctor and MESH clients cannot give", p, offers).
 			Fix("Ask your network team to exempt %s from proxy authentication (an allow-listed route for the MESH host), or to offer NTLM for it.", target)
 	case mesh.TunnelAuthRefused:
 		return Failf("the proxy refused the credentials for user %s (%s authentication: %s)", t.Proxy.User, te.Answer.Auth, te.Answer.Status).

@@ -47,7 +47,7 @@ const (
 	// TunnelAuthRequired: 407 and no credentials to give.
 	TunnelAuthRequired TunnelFailure = "auth-required"
 	// TunnelAuthUnsupported: 407 offering only schemes meshdoctor cannot
-	// answer (Negotiate/Kerberos, Digest).
+	// answer (Digest; Negotiate that takes no NTLM inside: Kerberos).
 	TunnelAuthUnsupported TunnelFailure = "auth-unsupported"
 	// TunnelAuthRefused: credentials given, and 407 again.
 	TunnelAuthRefused TunnelFailure = "auth-refused"
@@ -85,7 +85,7 @@ func (e *TunnelError) Error() string {
 	case TunnelAuthRequired:
 		return fmt.Sprintf("the proxy %s wants authentication (%s) and none was given", e.Proxy, e.Answer.Status)
 	case TunnelAuthUnsupported:
-		return fmt.Sprintf("the proxy %s accepts only %s authentication, which meshdoctor cannot give", e.Proxy, strings.Join(e.Answer.Schemes, ", "))
+		return fmt.Sprintf("the proxy %s accepts only %s authentication, which meshdoctor cannot give (Kerberos; NTLM is not taken)", e.Proxy, strings.Join(e.Answer.Schemes, ", "))
 	case TunnelAuthRefused:
 		return fmt.Sprintf("the proxy %s refused the credentials (%s authentication): %s", e.Proxy, e.Answer.Auth, e.Answer.Status)
 	case TunnelRefused:
@@ -152,8 +152,14 @@ func (p *Proxy) Tunnel(ctx context.Context, target string) (net.Conn, TunnelAnsw
 			stop = context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 		}
 		switch scheme {
-		case "NTLM":
-			resp, err = p.ntlm(conn, br, target, &ans)
+		case "NTLM", "Negotiate":
+			var challenged bool
+			resp, challenged, err = p.ntlm(conn, br, target, scheme, &ans)
+			if err == nil && !challenged && scheme == "Negotiate" && resp.StatusCode == http.StatusProxyAuthRequired {
+				// No NTLM inside Negotiate: the proxy wants Kerberos.
+				ans.Auth = ""
+				return fail(TunnelAuthUnsupported, nil)
+			}
 		default:
 			resp, err = p.connect(conn, br, target, "Basic "+base64.StdEncoding.EncodeToString([]byte(p.User+":"+p.password)), &ans)
 		}
@@ -219,31 +225,34 @@ func (p *Proxy) connect(c net.Conn, br *bufio.Reader, target, auth string, ans *
 	return resp, nil
 }
 
-// ntlm runs NTLM's negotiate/challenge/authenticate over one connection.
-func (p *Proxy) ntlm(c net.Conn, br *bufio.Reader, target string, ans *TunnelAnswer) (*http.Response, error) {
+// ntlm runs NTLM's negotiate/challenge/authenticate over one connection,
+// under the scheme NTLM, or Negotiate (which Windows proxies accept NTLM
+// tokens in); challenged says whether the proxy answered with a challenge.
+func (p *Proxy) ntlm(c net.Conn, br *bufio.Reader, target, scheme string, ans *TunnelAnswer) (resp *http.Response, challenged bool, err error) {
 	neg, err := ntlmssp.NewNegotiateMessage("", "")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	resp, err := p.connect(c, br, target, "NTLM "+base64.StdEncoding.EncodeToString(neg), ans)
+	resp, err = p.connect(c, br, target, scheme+" "+base64.StdEncoding.EncodeToString(neg), ans)
 	if err != nil || resp.StatusCode != http.StatusProxyAuthRequired {
-		return resp, err
+		return resp, false, err
 	}
 	var challenge []byte
 	for _, h := range resp.Header.Values("Proxy-Authenticate") {
-		if v, ok := strings.CutPrefix(h, "NTLM "); ok {
+		if v, ok := strings.CutPrefix(h, scheme+" "); ok {
 			challenge, _ = base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 		}
 	}
 	if challenge == nil || resp.Close {
-		return resp, nil // the proxy gave no challenge: the credentials are refused as they stand
+		return resp, false, nil // no challenge: the credentials are refused as they stand
 	}
 	challenge = normalizeChallenge(challenge)
 	auth, err := ntlmssp.NewAuthenticateMessage(challenge, p.User, p.password, nil)
 	if err != nil {
-		return nil, fmt.Errorf("NTLM: %w", err)
+		return nil, true, fmt.Errorf("NTLM: %w", err)
 	}
-	return p.connect(c, br, target, "NTLM "+base64.StdEncoding.EncodeToString(auth), ans)
+	resp, err = p.connect(c, br, target, scheme+" "+base64.StdEncoding.EncodeToString(auth), ans)
+	return resp, true, err
 }
 
 // authSchemes are the schemes of Proxy-Authenticate values, as the proxy
@@ -264,8 +273,9 @@ func authSchemes(values []string) []string {
 }
 
 // chooseScheme picks the scheme to answer: NTLM over Basic (Basic sends the
-// password as it is); Basic when the proxy named none (as curl does); ""
-// when neither is offered.
+// password as it is), then Negotiate (answered with NTLM tokens, as Windows
+// clients fall back); Basic when the proxy named none (as curl does); ""
+// when none of them is offered.
 func chooseScheme(offered []string) string {
 	has := func(s string) bool {
 		for _, o := range offered {
@@ -282,6 +292,8 @@ func chooseScheme(offered []string) string {
 		return "NTLM"
 	case has("Basic"):
 		return "Basic"
+	case has("Negotiate"):
+		return "Negotiate"
 	}
 	return ""
 }

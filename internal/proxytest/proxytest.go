@@ -33,6 +33,9 @@ type Config struct {
 	// User (the double checks the user name of the NTLM answer, not the
 	// password's proof).
 	User, Password string
+	// NTLMInNegotiate: a Negotiate-only proxy that takes NTLM tokens in
+	// it (as Windows proxies do); without it, Negotiate means Kerberos.
+	NTLMInNegotiate bool
 	// Status refuses every CONNECT with this status and Body.
 	Status int
 	Body   string
@@ -145,10 +148,10 @@ func (p *Proxy) authorize(auth string) (ok bool, challenge string) {
 	switch {
 	case scheme == "Basic" && has("Basic"):
 		return string(raw) == p.cfg.User+":"+p.cfg.Password, ""
-	case scheme == "NTLM" && has("NTLM") && len(raw) >= 12 && string(raw[:8]) == "NTLMSSP\x00":
+	case (scheme == "NTLM" && has("NTLM") || scheme == "Negotiate" && has("Negotiate") && p.cfg.NTLMInNegotiate) && len(raw) >= 12 && string(raw[:8]) == "NTLMSSP\x00":
 		switch binary.LittleEndian.Uint32(raw[8:12]) {
 		case 1:
-			return false, "NTLM " + base64.StdEncoding.EncodeToString(ntlmChallenge())
+			return false, scheme + " " + base64.StdEncoding.EncodeToString(ntlmChallenge())
 		case 3:
 			_, user, found := strings.Cut(p.cfg.User, `\`)
 			if !found {
