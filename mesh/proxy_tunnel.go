@@ -126,7 +126,7 @@ func (p *Proxy) Tunnel(ctx context.Context, target string) (net.Conn, TunnelAnsw
 		}
 	}()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	defer stop()
+	defer func() { stop() }() // the stop of the connection in use, after a re-dial too
 	resp, err := p.connect(conn, br, target, "", &ans)
 	if err != nil {
 		return fail(TunnelProtocol, err)

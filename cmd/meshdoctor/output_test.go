@@ -428,7 +428,7 @@ const testProxyPassword = "Pr0xy/Secr3t#?@:%pw"
 // the password's pieces).
 func TestNoProxySecretInAnyOutput(t *testing.T) {
 	env, key := secretTarget(t, false)
-	proxy := proxytest.Start(t, proxytest.Config{Schemes: []string{"Basic"}, User: "alice", Password: testProxyPassword})
+	proxy := proxytest.Start(t, proxytest.Config{Schemes: []string{"Basic"}, User: "alice", Password: testProxyPassword, CloseAfter407: true})
 	with := func(extra map[string]string) map[string]string {
 		out := map[string]string{}
 		for k, v := range env {

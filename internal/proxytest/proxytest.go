@@ -43,6 +43,9 @@ type Config struct {
 	// certificate for the host signed by this CA, ask for no client
 	// certificate, and open its own TLS to the server (with none).
 	Intercept *pki.Hierarchy
+	// CloseAfter407 closes the connection after asking for
+	// authentication (Connection: close), as some proxies do.
+	CloseAfter407 bool
 	// Server is the Server header of the proxy's answers.
 	Server string
 }
@@ -123,7 +126,13 @@ func (p *Proxy) handle(c net.Conn) {
 						hdr += "Proxy-Authenticate: " + s + "\r\n"
 					}
 				}
+				if p.cfg.CloseAfter407 {
+					hdr += "Connection: close\r\n"
+				}
 				p.answer(c, http.StatusProxyAuthRequired, hdr, "<html><title>407 Proxy Authentication Required</title></html>")
+				if p.cfg.CloseAfter407 {
+					return
+				}
 				continue
 			}
 		}
