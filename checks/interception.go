@@ -90,7 +90,7 @@ func productIn(chain []*x509.Certificate) string {
 // names the network team must exempt.
 func interceptionVerdict(f *Facts, in *interception) Verdict {
 	ep, _ := f.Endpoint()
-	return Failf("TLS to %s is intercepted (SSL inspection): the certificate we were shown is issued by %q, not by NHS", ep.Host, in.CA).
+	return Failf("TLS to %s is intercepted (SSL inspection): the certificate we were shown comes from %q, not from NHS", ep.Host, in.CA).
 		With("inspecting CA", in.CA).
 		With("signs of inspection", strings.Join(in.Signs, "; ")).
 		With("exempt from inspection", strings.Join(exemptHosts(f), ", ")).

@@ -87,7 +87,7 @@ func TestCorporateNetworks(t *testing.T) {
 		{name: "NTLM proxy, an account it knows", target: via(ntlm, `TRUST\alice`, "pw"),
 			passes: connectionChecks, evidence: map[string]string{"authenticated with": `NTLM as TRUST\alice`}},
 		{name: "NTLM proxy, an account it refuses", target: via(ntlm, "bob", "pw"),
-			fails: "tcp.connect", words: []string{"refused the credentials for user bob", "NTLM", "DOMAIN"}},
+			fails: "tcp.connect", words: []string{"refused the credentials for user bob", "NTLM", `DOMAIN\bob`}},
 		{name: "Negotiate-only proxy", target: via(negotiate, "alice", "pw"),
 			fails: "tcp.connect", words: []string{"only Negotiate", "exempt", "allow-listed"}},
 		{name: "Negotiate-only proxy that takes NTLM in it", target: via(proxytest.Config{Schemes: []string{"Negotiate"}, NTLMInNegotiate: true, User: "alice"}, "alice", "pw"),

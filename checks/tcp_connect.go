@@ -173,10 +173,14 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		return Failf("the proxy %s accepts only %s authentication, and would not take NTLM in it: Windows sign-in by Kerberos, which meshdoctor and MESH clients cannot give", p, offers).
 			Fix("Ask your network team to exempt %s from proxy authentication (an allow-listed route for the MESH host), or to offer NTLM for it.", target)
 	case mesh.TunnelAuthRefused:
+		domain := ""
+		if te.Answer.Auth != "Basic" && !strings.ContainsAny(t.Proxy.User, `\@`) {
+			domain = fmt.Sprintf(" For Windows sign-in the user usually needs its domain (DOMAIN\\%s).", t.Proxy.User)
+		}
 		return Failf("the proxy refused the credentials for user %s (%s authentication: %s)", t.Proxy.User, te.Answer.Auth, te.Answer.Status).
 			With("credentials from", firstNonEmpty(f.Source("proxy_password"), "MESH_PROXY_PASSWORD or the proxy URL")).
-			Fix("Check the proxy user and password (MESH_PROXY_USER and MESH_PROXY_PASSWORD, or the user information of %s): for Windows sign-in the user usually needs its domain (DOMAIN\\%s); a locked or expired account is refused the same way. Or ask your network team to exempt %s from proxy authentication.",
-				from, t.Proxy.User, target)
+			Fix("Check the proxy user and password (MESH_PROXY_USER and MESH_PROXY_PASSWORD, or the user information of %s).%s A locked or expired account is refused the same way. Or ask your network team to exempt %s from proxy authentication.",
+				from, domain, target)
 	case mesh.TunnelRefused:
 		v := Failf("the proxy %s refused the tunnel to %s: %s", p, target, te.Answer.Status)
 		if len(te.Answer.Body) > 0 {

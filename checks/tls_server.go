@@ -123,11 +123,11 @@ func tlsHandshakeFailure(f *Facts, t *TLSFacts, ep Endpoint) Verdict {
 		what := map[netFailure]string{failReset: "reset", failClosed: "closed"}[classifyNet(err)]
 		if ep.Addr.IsValid() {
 			return Failf("the connection to %s was %s right after our ClientHello%s: a firewall or proxy rejecting TLS to it", addr, what, via).
-				With("error", msg).With("stalled at", "after our ClientHello, before any server answer").
+				With("error", msg).With("failed at", "after our ClientHello, before any server answer").
 				Fix("Something between here and MESH drops TLS connections: a firewall or a TLS-inspecting proxy. Ask your network team to let TLS to %s through untouched (MESH needs mutual TLS end to end); use MESH's host name, not an address.", addr)
 		}
 		return Failf("the connection to %s was %s right after our ClientHello, which named the server %s (SNI)%s: a firewall filtering on the server name", addr, what, sni, via).
-			With("error", msg).With("server name the firewall saw", sni).With("stalled at", "after our ClientHello, before any server answer").
+			With("error", msg).With("server name the firewall saw", sni).With("failed at", "after our ClientHello, before any server answer").
 			Fix("A firewall or proxy between here and MESH blocks TLS by the server name in the ClientHello (URL/SNI filtering, application control, or an inspection policy). Ask your network team to allow TLS to %s with server name %s, and to exempt it from SSL inspection (MESH needs mutual TLS end to end).", addr, ep.Host)
 	}
 	return v.Fix("Check the URL and the network path; run with -v for the evidence.")
