@@ -260,7 +260,7 @@ func (p *Proxy) ntlm(c net.Conn, br *bufio.Reader, target, scheme string, ans *T
 func authSchemes(values []string) []string {
 	var out []string
 	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
+		for _, part := range splitUnquoted(v, ',') {
 			// "Basic realm=x, NTLM": a scheme is a token not followed by '='.
 			f := strings.Fields(strings.TrimSpace(part))
 			if len(f) == 0 || strings.Contains(f[0], "=") {
@@ -338,4 +338,23 @@ func normalizeChallenge(m []byte) []byte {
 		}
 	}
 	return m
+}
+
+// splitUnquoted splits s at sep where sep is not inside a quoted string
+// (realm="trust, proxy").
+func splitUnquoted(s string, sep byte) []string {
+	var out []string
+	quoted, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && quoted:
+			i++
+		case s[i] == '"':
+			quoted = !quoted
+		case s[i] == sep && !quoted:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
 }
