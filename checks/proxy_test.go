@@ -55,6 +55,20 @@ func TestCorporateNetworks(t *testing.T) {
 	seen := make(chan string, 1)
 	reset := proxytest.ResetAfterClientHello(t, seen)
 	stall := proxytest.StallHandshake(t)
+	// A server of our own for localhost, trusted through its own bundle.
+	own, err := pki.NewHierarchy(pki.HierarchyOptions{Name: "Test Server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownKP, err := own.IssueServer(pki.LeafOptions{CommonName: "localhost", DNSNames: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownBundle := filepath.Join(t.TempDir(), "own.pem")
+	if err := os.WriteFile(ownBundle, pki.EncodeCertificatesPEM(own.Chain()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, lateStallPort, _ := net.SplitHostPort(proxytest.StallAfterClientCertificate(t, ownKP.TLSCertificate(own.SubCA.Cert)))
 	_, resetPort, _ := net.SplitHostPort(reset)
 	_, stallPort, _ := net.SplitHostPort(stall)
 	direct := mesh.ProxySettings{Direct: true}
@@ -111,6 +125,11 @@ func TestCorporateNetworks(t *testing.T) {
 		{name: "handshake stalls", target: mesh.Target{URL: "https://localhost:" + stallPort, Proxy: direct, CABundle: srv.Files().CABundle}, timeout: time.Second,
 			fails: "tls.server", words: []string{"stalled", "ClientHello went out", "MTU", "network team"},
 			evidence: map[string]string{"stalled at": "server's first flight"}},
+		{name: "handshake stalls after our certificate", target: mesh.Target{URL: "https://localhost:" + lateStallPort, Proxy: direct, CABundle: ownBundle, Keystore: target.Keystore, KeystorePassword: target.KeystorePassword}, timeout: time.Second,
+			fails: "tls.server", words: []string{"stalled", "the server's certificate came", "network team"},
+			evidence: map[string]string{"stalled at": "after we sent our client certificate"}},
+		{name: "proxy never answers CONNECT", target: via(proxytest.Config{Silent: true}, "", ""), timeout: time.Second,
+			fails: "tcp.connect", words: []string{"did not answer CONNECT", "allow the proxy out"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tg := tt.target

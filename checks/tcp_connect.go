@@ -194,6 +194,10 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		}
 		return v.Fix("Ask your network team why the proxy refuses CONNECT to %s; or set NO_PROXY=%s (or --no-proxy) if MESH is reachable directly.", target, ep.Host)
 	}
+	if classifyNet(te.Err) == failTimeout {
+		return Failf("the proxy %s took the connection but did not answer CONNECT to %s in time", p, target).With("error", te.Err).
+			Fix("The proxy is probably trying to reach %s itself and its own way out is dropped (a firewall upstream of the proxy). Ask your network team to allow the proxy out to TCP %s on %s.", target, ep.Port, ep.Host)
+	}
 	return Failf("through the proxy %s: %v", p, te).
 		Fix("The proxy's answer to CONNECT could not be read: check %s names an HTTP proxy.", from)
 }

@@ -116,9 +116,16 @@ func tlsHandshakeFailure(f *Facts, t *TLSFacts, ep Endpoint) Verdict {
 	}
 	switch classifyNet(err) {
 	case failTimeout:
-		return Failf("the TLS handshake with %s stalled: our ClientHello went out%s, and no answer (ServerHello and certificate) came back within %s", addr, via, t.Took.Round(time.Millisecond)).
-			With("error", msg).With("stalled at", "waiting for the server's first flight (ServerHello, certificate)").With("server name sent (SNI)", sni).
-			Fix("The TCP connection opened, so a device on the path is holding or dropping the TLS handshake: an inspection device or IPS deciding on it, or a path that drops large packets (the server's certificate flight is the first large packet: an MTU / path-MTU-discovery black hole on a VPN or tunnel). Ask your network team to check their firewall or proxy logs for TLS to %s (server name %s), and to allow ICMP 'fragmentation needed' / check the MTU on the path. (Or it is not a TLS port: MESH is https on 443.)", addr, ep.Host)
+		stage, got := "waiting for the server's first flight (ServerHello, certificate)", "no answer (ServerHello and certificate) came back"
+		if len(t.Presented) > 0 {
+			stage, got = "after the server's certificate, waiting for it to finish the handshake", "the server's certificate came, but the handshake never finished"
+			if t.Requested && t.ClientCert != nil {
+				stage = "after we sent our client certificate, waiting for the server to finish the handshake"
+			}
+		}
+		return Failf("the TLS handshake with %s stalled: our ClientHello went out%s, and %s within %s", addr, via, got, t.Took.Round(time.Millisecond)).
+			With("error", msg).With("stalled at", stage).With("server name sent (SNI)", sni).
+			Fix("The TCP connection opened, so a device on the path is holding or dropping the TLS handshake: an inspection device or IPS deciding on it, or a path that drops large packets (the certificate flights are the first large packets: an MTU / path-MTU-discovery black hole on a VPN or tunnel). Ask your network team to check their firewall or proxy logs for TLS to %s (server name %s), and to allow ICMP 'fragmentation needed' / check the MTU on the path. (Or it is not a TLS port: MESH is https on 443.)", addr, ep.Host)
 	case failReset, failClosed:
 		what := map[netFailure]string{failReset: "reset", failClosed: "closed"}[classifyNet(err)]
 		if ep.Addr.IsValid() {

@@ -8,6 +8,7 @@ package proxytest
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -36,6 +37,9 @@ type Config struct {
 	// NTLMInNegotiate: a Negotiate-only proxy that takes NTLM tokens in
 	// it (as Windows proxies do); without it, Negotiate means Kerberos.
 	NTLMInNegotiate bool
+	// Silent: read CONNECT and never answer (a proxy whose own way to
+	// the target is dropped).
+	Silent bool
 	// Status refuses every CONNECT with this status and Body.
 	Status int
 	Body   string
@@ -105,6 +109,10 @@ func (p *Proxy) handle(c net.Conn) {
 				// As Squid answers what is not HTTP (a TLS ClientHello).
 				p.answer(c, http.StatusBadRequest, "Connection: close\r\n", "")
 			}
+			return
+		}
+		if p.cfg.Silent {
+			io.Copy(io.Discard, c)
 			return
 		}
 		if p.cfg.Status != 0 {
@@ -292,6 +300,20 @@ func ResetAfterClientHello(t testing.TB, seen chan<- string) string {
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetLinger(0) // close with RST
 		}
+	})
+}
+
+// StallAfterClientCertificate is a TLS 1.2 server that shows its
+// certificate, asks for ours, and then holds the handshake (never sends its
+// Finished): a device that stalls once the client's certificate passed.
+func StallAfterClientCertificate(t testing.TB, cert tls.Certificate) string {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: tls.VersionTLS12, ClientAuth: tls.RequireAnyClientCert,
+		VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error { <-done; return nil }}
+	return Serve(t, func(c net.Conn) {
+		defer c.Close()
+		tls.Server(c, cfg).Handshake()
 	})
 }
 
