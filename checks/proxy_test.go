@@ -279,3 +279,33 @@ func TestNoProxyBypassIsNamed(t *testing.T) {
 		t.Errorf("route %q", route)
 	}
 }
+
+// TestUnknownNHSNamedCAOnMESHHostWarns: a certificate on MESH's host that
+// the bundle trusts, from a CA calling itself NHS's but not a Spine CA
+// meshdoctor knows, is never passed without saying so.
+func TestUnknownNHSNamedCAOnMESHHostWarns(t *testing.T) {
+	const host = "msg.intspineservices.nhs.uk"
+	h, err := pki.NewHierarchy(pki.HierarchyOptions{Name: "NHS Future"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := h.IssueServer(pki.LeafOptions{CommonName: host, DNSNames: []string{host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := kp.TLSCertificate(h.SubCA.Cert)
+	addr := proxytest.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert})
+		tc.Handshake()
+		io.Copy(io.Discard, tc)
+	})
+	bundle := filepath.Join(t.TempDir(), "bundle.pem")
+	if err := os.WriteFile(bundle, pki.EncodeCertificatesPEM(h.Chain()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	target := mesh.Target{URL: "https://" + host + ":" + port, CABundle: bundle, Proxy: mesh.ProxySettings{Direct: true}}
+	res := runAt(t, target, Options{Resolver: answerDNS(t, host)}, "tls.server")
+	expect(t, res, "tls.server", Warn, "not an NHS Spine CA meshdoctor knows", "SSL inspection", "exempt")
+}

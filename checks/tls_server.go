@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
 
@@ -72,6 +73,14 @@ func judgeTLSServer(ctx context.Context, f *Facts) Verdict {
 	if missingIntermediate(t.Presented) {
 		return v(Warnf("%s does not send its intermediate (sub-CA) certificate; it is trusted only because %s holds %q", ep.Host, bundle, leaf.Issuer.CommonName)).
 			Fix("Keep the environment's SubCA certificate in your CA bundle (NHS asks for both the root and the SubCA): clients that trust only the root will fail against this server.")
+	}
+	if catalogued, known := mesh.EndpointForURL(ep.Host); known && catalogued.Status != mesh.Retired {
+		if _, _, nhs := spineCAOfPresented(t.Presented); !nhs {
+			// Trusted through the bundle, yet not from a Spine CA that
+			// meshdoctor knows: never passed without saying so.
+			return v(Warnf("%s is trusted, but its certificate comes from %q, which is not an NHS Spine CA meshdoctor knows", ep.Host, leaf.Issuer.String())).
+				Fix("MESH's certificates come from NHS's Spine CAs. Unless NHS has announced a new CA, something between here and MESH is presenting its own certificate (SSL inspection): ask your network team to exempt %s from inspection.", strings.Join(exemptHosts(f), " and "))
+		}
 	}
 	if env := f.Target.Environment; env != "" && len(t.Chains) > 0 {
 		if ca, _, ok := spineCAOf(t.Chains[0]); ok && !ca.ServesEnvironment(string(env)) {
