@@ -190,16 +190,18 @@ func LeakedProxySecrets(raw string) []string {
 	if at < 0 {
 		return nil // no user information: nothing secret
 	}
+	p, err := ParseProxy(raw, "")
+	if err == nil && p.password == "" {
+		return nil // a user name alone is no secret
+	}
 	out := []string{raw}
-	if p, err := ParseProxy(raw, ""); err == nil && p.password != "" {
+	if err == nil {
 		out = append(out, p.password)
 	}
+	// The password as written in the value (encoded, or cut wrongly by
+	// a parser that stopped at an unescaped character).
 	if c := strings.Index(rest[:at], ":"); c >= 0 {
-		pw := rest[c+1 : at]
-		out = append(out, pw)
-		if dec, err := url.PathUnescape(pw); err == nil && dec != pw {
-			out = append(out, dec)
-		}
+		out = append(out, rest[c+1:at])
 	}
 	return out
 }

@@ -120,7 +120,9 @@ func TestProxySecrets(t *testing.T) {
 			t.Errorf("%q: secrets %q miss %q or the value", raw, got, pw)
 		}
 	}
-	if got := (ProxySettings{Env: envOf(map[string]string{"HTTPS_PROXY": "http://proxy:3128"})}).Secrets(); len(got) != 0 {
-		t.Errorf("a proxy without user information has secrets: %q", got)
+	for _, raw := range []string{"http://proxy:3128", "http://alice@proxy:3128"} {
+		if got := (ProxySettings{Env: envOf(map[string]string{"HTTPS_PROXY": raw})}).Secrets(); len(got) != 0 {
+			t.Errorf("%s: a proxy without a password has secrets: %q", raw, got)
+		}
 	}
 }
