@@ -15,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
+	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 	"github.com/meshdoctor/meshdoctor/sandbox"
@@ -57,24 +56,7 @@ func caFile(t *testing.T, h *pki.Hierarchy) string {
 }
 
 // listen starts a loopback listener that hands each connection to serve.
-func listen(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(c)
-		}
-	}()
-	return ln.Addr().String()
-}
+func listen(t *testing.T, serve func(net.Conn)) string { return proxytest.Serve(t, serve) }
 
 func runAt(t *testing.T, target mesh.Target, opts Options, only ...string) map[string]Result {
 	t.Helper()
@@ -195,25 +177,7 @@ func (l *oneConn) Close() error   { return nil }
 func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
 
 // fakeDNS answers every question with NXDOMAIN, on loopback.
-func fakeDNS(t *testing.T) *net.Resolver {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetRcode(q, dns.RcodeNameError)
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	addr := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", addr)
-	}}
-}
+func fakeDNS(t *testing.T) *net.Resolver { return answerDNS(t, "") }
 
 func TestDNSFailuresAreExplained(t *testing.T) {
 	r := fakeDNS(t)

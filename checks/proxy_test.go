@@ -194,8 +194,8 @@ func runAtWith(t *testing.T, target mesh.Target, opts Options, only ...string) m
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-// answerDNS answers A questions for host with 127.0.0.1, and every other
-// question with NXDOMAIN, on loopback.
+// answerDNS answers A questions for host with 127.0.0.1 (none when host is
+// ""), and every other question with NXDOMAIN, on loopback.
 func answerDNS(t *testing.T, host string) *net.Resolver {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -205,9 +205,9 @@ func answerDNS(t *testing.T, host string) *net.Resolver {
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
-		if qq := q.Question[0]; qq.Qtype == dns.TypeA && strings.EqualFold(qq.Name, dns.Fqdn(host)) {
+		if qq := q.Question[0]; host != "" && qq.Qtype == dns.TypeA && strings.EqualFold(qq.Name, dns.Fqdn(host)) {
 			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP("127.0.0.1")}}
-		} else if qq.Qtype != dns.TypeAAAA || !strings.EqualFold(qq.Name, dns.Fqdn(host)) {
+		} else if host == "" || qq.Qtype != dns.TypeAAAA || !strings.EqualFold(qq.Name, dns.Fqdn(host)) {
 			m.SetRcode(q, dns.RcodeNameError)
 		}
 		w.WriteMsg(m)
