@@ -64,6 +64,7 @@ func newEnv(o Options) (*env, error) {
 			Timeout:       timeout,
 			RetryBackoff:  200 * time.Millisecond,
 			ClientVersion: "meshdoctor-conform",
+			ProxySettings: &o.Target.Proxy,
 		})
 	}
 	recv := o.Target.Credentials
@@ -86,7 +87,10 @@ func newEnv(o Options) (*env, error) {
 			return nil, &ConfigError{Msg: err.Error()}
 		}
 	}
-	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, DisableCompression: true, ForceAttemptHTTP2: true}
+	tr := &http.Transport{DisableCompression: true, ForceAttemptHTTP2: true}
+	if tr.DialContext, err = o.Target.Proxy.Dialer(base); err != nil {
+		return nil, &ConfigError{Msg: err.Error()}
+	}
 	if o.TLS != nil {
 		tr.TLSClientConfig = mesh.PresentAlways(o.TLS.Clone())
 	}
