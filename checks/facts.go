@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 )
 
@@ -24,7 +25,8 @@ type Options struct {
 	// "ca_bundle" → "MESH_MAILBOX_PASSWORD", "--keystore", "profile x.json",
 	// "PTL default for int". Never values.
 	Sources map[string]string
-	// ClientVersion is sent as mex-ClientVersion on the MESH handshake.
+	// ClientVersion is sent as mex-ClientVersion on the MESH handshake
+	// (default "meshdoctor==<version>", as mesh.Client sends).
 	ClientVersion string
 	// Resolver resolves host names (default net.DefaultResolver).
 	Resolver *net.Resolver
@@ -59,7 +61,7 @@ func (o Options) withDefaults() Options {
 		o.Proxy = http.ProxyFromEnvironment
 	}
 	if o.ClientVersion == "" {
-		o.ClientVersion = "meshdoctor"
+		o.ClientVersion = buildinfo.ClientVersion()
 	}
 	return o
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshdoctor/meshdoctor/checks"
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/reports"
 	"github.com/meshdoctor/meshdoctor/sandbox"
@@ -126,14 +127,14 @@ func (a *app) runChecksOn(ctx context.Context, f checkFlags, command string, tar
 		Timeout:       f.timeout,
 		Deadline:      max(30*time.Second, 3*f.timeout),
 		Sources:       sources,
-		ClientVersion: "meshdoctor==" + buildVersion(),
+		ClientVersion: buildinfo.ClientVersion(),
 		Getenv:        a.getenv,
 	}
 	if err := a.applyGeoFlags(f.geo, &opts); err != nil {
 		return nil, err
 	}
 	run := &reports.Run{
-		Tool:    reports.NewTool(buildVersion()),
+		Tool:    reports.NewTool(),
 		Command: command,
 		Target:  reports.NewTarget(target, sources),
 		Started: time.Now().UTC(),

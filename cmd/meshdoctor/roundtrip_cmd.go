@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshdoctor/meshdoctor/checks"
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/suites"
 )
@@ -128,7 +129,7 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 	clientCfg.BaseURL = base
 	clientCfg.Credentials = t.Credentials
 	clientCfg.ChunkSize = chunk
-	clientCfg.ClientVersion = "meshdoctor==" + buildVersion()
+	clientCfg.ClientVersion = buildinfo.ClientVersion()
 	if f.v1 {
 		clientCfg.APIVersion = 1
 	}
