@@ -46,5 +46,10 @@ fuzz:
 docs:
 	$(GO) test ./cmd/meshdoctor -count=1 -run '^TestDocsUpToDate$$' -update-docs
 
+# Release archives, .deb/.rpm, SBOMs and checksums into dist/ (release/dist.sh
+# says what and how); works on an untagged clone too.
+dist:
+	release/dist.sh
+
 clean:
 	rm -rf bin dist
