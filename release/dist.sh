@@ -21,6 +21,13 @@ cd "$(dirname "$0")/.."
 export LC_ALL=C TZ=UTC CGO_ENABLED=0
 umask 022
 
+# GNU tar, find and touch (for sorted, dated archives), gzip and zip: a Linux
+# machine's tools.
+for c in go git tar gzip zip sha256sum; do
+  command -v "$c" >/dev/null 2>&1 || { echo "dist: $c is needed (apt-get install $c)" >&2; exit 2; }
+done
+tar --version 2>/dev/null | grep -q 'GNU tar' || { echo "dist: GNU tar is needed (for --sort and --mtime)" >&2; exit 2; }
+
 eval "$(release/version.sh env)"
 export VERSION COMMIT SOURCE_DATE_EPOCH # so every later step agrees
 v=${VERSION#v}
