@@ -24,7 +24,7 @@ umask 022
 # GNU tar, find and touch (for sorted, dated archives), gzip and zip: a Linux
 # machine's tools.
 for c in go git tar gzip zip sha256sum; do
-  command -v "$c" >/dev/null 2>&1 || { echo "dist: $c is needed (apt-get install $c)" >&2; exit 2; }
+  command -v "$c" >/dev/null 2>&1 || { echo "dist: $c is needed and not installed" >&2; exit 2; }
 done
 tar --version 2>/dev/null | grep -q 'GNU tar' || { echo "dist: GNU tar is needed (for --sort and --mtime)" >&2; exit 2; }
 
