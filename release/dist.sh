@@ -29,7 +29,7 @@ done
 tar --version 2>/dev/null | grep -q 'GNU tar' || { echo "dist: GNU tar is needed (for --sort and --mtime)" >&2; exit 2; }
 
 eval "$(release/version.sh env)"
-export VERSION COMMIT SOURCE_DATE_EPOCH # so every later step agrees
+export VERSION COMMIT DIRTY SOURCE_DATE_EPOCH # so every later step agrees
 v=${VERSION#v}
 out=${DIST:-dist}
 platforms=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}

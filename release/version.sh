@@ -8,8 +8,8 @@
 #   no tag yet (a fresh clone)  → v0.0.0-YYYYMMDDhhmmss-<12 hex>
 #   uncommitted changes         → the above with "+dirty"
 # The date is the commit's, never the clock's (reproducible builds), and is
-# exported as SOURCE_DATE_EPOCH for the packaging tools. VERSION, COMMIT and
-# SOURCE_DATE_EPOCH already set in the environment win.
+# exported as SOURCE_DATE_EPOCH for the packaging tools. VERSION, COMMIT,
+# DIRTY and SOURCE_DATE_EPOCH already set in the environment win.
 #
 #   release/version.sh env      VERSION=… COMMIT=… DATE=… DIRTY=… SOURCE_DATE_EPOCH=… (for eval)
 #   release/version.sh ldflags  the -X flags that stamp internal/buildinfo
@@ -26,6 +26,7 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   : "${commit:=$(git rev-parse HEAD)}"
   # Untracked files count, as they do for Go's vcs.modified.
   [ -n "$(git status --porcelain 2>/dev/null)" ] && dirty=true
+  dirty=${DIRTY:-$dirty}
   : "${epoch:=$(git log -1 --format=%ct HEAD)}"
   if [ -z "$version" ]; then
     stamp=$(TZ=UTC git log -1 --date=format-local:%Y%m%d%H%M%S --format=%cd HEAD)
