@@ -11,7 +11,7 @@
 # Reproducible: -trimpath, CGO off, the version, commit and date stamped from
 # git (release/version.sh), every file time set to the commit's time
 # (SOURCE_DATE_EPOCH), archives sorted with owner 0 and no gzip timestamp; the
-# same commit gives the same bytes. Works on an untagged clone (the version is
+# same commit and Go release give the same bytes. Works on an untagged clone (the version is
 # then a Go pseudo-version). The packaging tools are pinned in tools/go.mod,
 # not in meshdoctor's go.mod, and built from the Go module proxy.
 #
@@ -34,8 +34,8 @@ v=${VERSION#v}
 out=${DIST:-dist}
 platforms=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}
 ldflags="-s -w $(release/version.sh ldflags)"
-# The Go toolchain's own vcs.* record too, where there is a work tree (a
-# source tarball has none): `go version -m` and scanners read it.
+# The Go toolchain's own vcs.* record too (`go version -m` and scanners read
+# it); -buildvcs=true would fail outside a git work tree.
 buildvcs=false
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   buildvcs=true
@@ -98,7 +98,7 @@ for p in $platforms; do
       -C "$work/archive" -cf - "$name" | gzip -9 -n >"$out/$name.tar.gz"
   fi
 
-  # What went into this binary, with licences (offline: from the module cache).
+  # What went into this binary, with licences (read from the module cache).
   GOOS=$os GOARCH=$arch "$work/tools/cyclonedx-gomod" app -json -licenses -noserial -notimestamp \
     -main cmd/meshdoctor -output "$out/$name.cdx.json" . 2>"$work/sbom.log" ||
     { cat "$work/sbom.log" >&2; exit 1; }
