@@ -1,11 +1,12 @@
 # meshdoctor — make run (the main job on an embedded sandbox) and make test.
 GO      ?= go
 BIN     := bin/meshdoctor
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+# Version, commit and date from git (release/version.sh says how); VERSION=…
+# on the command line overrides the version.
+LDFLAGS := -s -w $(shell VERSION='$(VERSION)' release/version.sh ldflags)
 FUZZTIME ?= 20s
 
-.PHONY: all build run test lint bench fuzz clean
+.PHONY: all build run test lint bench fuzz clean docs dist
 
 all: lint test build
 
@@ -40,5 +41,15 @@ fuzz:
 	$(GO) test ./sandbox -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pki -run '^$$' -fuzz '^FuzzParseStore$$' -fuzztime $(FUZZTIME)
 
+# The man pages (docs/man) and the command reference (docs/cli) from the
+# commands themselves; a test fails while the committed ones are stale.
+docs:
+	$(GO) test ./cmd/meshdoctor -count=1 -run '^TestDocsUpToDate$$' -update-docs
+
+# Release archives, .deb/.rpm, SBOMs and checksums into dist/ (release/dist.sh
+# says what and how); works on an untagged clone too.
+dist:
+	release/dist.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 )
 
@@ -22,7 +23,8 @@ type Options struct {
 	// "ca_bundle" → "MESH_MAILBOX_PASSWORD", "--keystore", "profile x.json",
 	// "PTL default for int". Never values.
 	Sources map[string]string
-	// ClientVersion is sent as mex-ClientVersion on the MESH handshake.
+	// ClientVersion is sent as mex-ClientVersion on the MESH handshake
+	// (default "meshdoctor==<version>", as mesh.Client sends).
 	ClientVersion string
 	// Resolver resolves host names (default net.DefaultResolver).
 	Resolver *net.Resolver
@@ -52,7 +54,7 @@ func (o Options) withDefaults() Options {
 		o.Resolver = net.DefaultResolver
 	}
 	if o.ClientVersion == "" {
-		o.ClientVersion = "meshdoctor"
+		o.ClientVersion = buildinfo.ClientVersion()
 	}
 	return o
 }

@@ -645,7 +645,7 @@ func handshakeHeaders(clientVersion string) map[string]string {
 		mesh.HeaderOSArchitecture: runtime.GOARCH,
 		mesh.HeaderJavaVersion:    "N/A",
 		"Accept":                  mesh.AcceptV2,
-		"User-Agent":              clientVersion,
+		"User-Agent":              mesh.UserAgent(),
 	}
 }
 

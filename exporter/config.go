@@ -181,7 +181,7 @@ type Target struct {
 // Redact removes the target's secrets from s, as its reports do.
 func (t *Target) Redact(s string) string {
 	t.redactOnce.Do(func() {
-		run := reports.Run{Tool: reports.NewTool(""), Target: reports.NewTarget(t.Mesh, t.Sources)}
+		run := reports.Run{Tool: reports.NewTool(), Target: reports.NewTarget(t.Mesh, t.Sources)}
 		t.redactor = run.Redactor()
 	})
 	return t.redactor.String(s)

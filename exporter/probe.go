@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/checks"
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/prober"
 	"github.com/meshdoctor/meshdoctor/reports"
 )
@@ -30,7 +31,6 @@ type Result struct {
 // scrapes share it), at most limit at once in all, and a round trip at most
 // once per min_interval per target.
 type engine struct {
-	version string
 	getenv  func(string) string
 	limit   chan struct{}
 	now     func() time.Time
@@ -51,9 +51,9 @@ type call struct {
 	res  *Result
 }
 
-func newEngine(version string, getenv func(string) string, maxConcurrent int, m *ownMetrics) *engine {
+func newEngine(getenv func(string) string, maxConcurrent int, m *ownMetrics) *engine {
 	return &engine{
-		version: version, getenv: getenv, limit: make(chan struct{}, maxConcurrent), now: time.Now, metrics: m,
+		getenv: getenv, limit: make(chan struct{}, maxConcurrent), now: time.Now, metrics: m,
 		inflight: map[probeKey]*call{}, roundtrips: map[string]*Result{}, last: map[probeKey]*Result{},
 	}
 }
@@ -175,10 +175,10 @@ func (e *engine) runLimited(ctx context.Context, cfg *Loaded, t *Target, module 
 func (e *engine) checks(ctx context.Context, t *Target, cs []checks.Check, budget time.Duration) *Result {
 	deadline := max(budget-checkGrace, checkGrace)
 	run, m := prober.Checks(ctx, t.Mesh, prober.CheckJob{
-		Command: "exporter", Checks: cs, Version: e.version,
+		Command: "exporter", Checks: cs,
 		Options: checks.Options{
 			Timeout: min(10*time.Second, deadline), Deadline: deadline,
-			Sources: t.Sources, ClientVersion: "meshdoctor==" + e.version, Getenv: e.getenv,
+			Sources: t.Sources, ClientVersion: buildinfo.ClientVersion(), Getenv: e.getenv,
 		},
 	})
 	res := &Result{Run: run, Measurements: m, Success: run.Summary.OK}
@@ -195,7 +195,7 @@ func (e *engine) checks(ctx context.Context, t *Target, cs []checks.Check, budge
 
 func (e *engine) roundTrip(ctx context.Context, cfg *Loaded, t *Target) *Result {
 	rt, err := prober.NewRoundTrip(t.Mesh, prober.RoundTripOptions{
-		Size: cfg.RoundTrip.Size, Gzip: true, ClientVersion: "meshdoctor==" + e.version,
+		Size: cfg.RoundTrip.Size, Gzip: true, ClientVersion: buildinfo.ClientVersion(),
 		PollInterval: time.Second, ListWait: time.Duration(cfg.RoundTrip.Timeout),
 	})
 	if err != nil {

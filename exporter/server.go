@@ -65,7 +65,7 @@ func New(opts Options) (*Exporter, error) {
 		return nil, err
 	}
 	e := &Exporter{opts: opts, metrics: newOwnMetrics(opts.Version, opts.Revision)}
-	e.engine = newEngine(opts.Version, opts.Getenv, opts.MaxConcurrent, e.metrics)
+	e.engine = newEngine(opts.Getenv, opts.MaxConcurrent, e.metrics)
 	e.install(cfg)
 	return e, nil
 }

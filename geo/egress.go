@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/miekg/dns"
 )
 
@@ -153,7 +154,7 @@ func askService(ctx context.Context, client *http.Client, service string) (netip
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	req.Header.Set("User-Agent", "meshdoctor")
+	req.Header.Set("User-Agent", buildinfo.UserAgent())
 	req.Header.Set("Accept", "text/plain, application/json")
 	resp, err := client.Do(req)
 	if err != nil {

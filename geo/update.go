@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 )
 
 // EnvUpdateURL overrides DefaultUpdateURL, for mirrors.
@@ -143,7 +145,7 @@ func (u Updater) download(ctx context.Context, client *http.Client, rawURL strin
 	}
 	// A mirror's URL may carry a password: errors show it redacted.
 	url := req.URL.Redacted()
-	req.Header.Set("User-Agent", "meshdoctor")
+	req.Header.Set("User-Agent", buildinfo.UserAgent())
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("download: %w", err)

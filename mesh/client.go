@@ -14,10 +14,11 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 )
 
 // Client defaults. The chunk size and the timeout are those of NHS's own
@@ -104,7 +105,7 @@ type Config struct {
 	// Clock gives the token timestamps (default time.Now).
 	Clock func() time.Time
 	// ClientVersion is sent as mex-ClientVersion on the handshake (default
-	// "meshdoctor==<version>").
+	// "meshdoctor==<version>", the version the User-Agent names).
 	ClientVersion string
 	// Transport overrides the HTTP transport (tests, benchmarks). When set,
 	// TLS and Proxy are ignored.
@@ -212,19 +213,16 @@ func NewClient(cfg Config) (*Client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 
-	ver := moduleVersion()
 	clientVersion := cfg.ClientVersion
 	if clientVersion == "" {
-		clientVersion = "meshdoctor==" + ver
+		clientVersion = buildinfo.ClientVersion()
 	}
-	osVersion := osVersion()
-	arch := osArchitecture()
-	c.userAgent = []string{"meshdoctor;" + ver + ";N/A;" + arch + ";" + runtime.GOOS + ";" + osVersion}
+	c.userAgent = []string{UserAgent()}
 	c.handshake = http.Header{
 		http.CanonicalHeaderKey(HeaderClientVersion):  {clientVersion},
 		http.CanonicalHeaderKey(HeaderOSName):         {runtime.GOOS},
-		http.CanonicalHeaderKey(HeaderOSVersion):      {osVersion},
-		http.CanonicalHeaderKey(HeaderOSArchitecture): {arch},
+		http.CanonicalHeaderKey(HeaderOSVersion):      {osVersion()},
+		http.CanonicalHeaderKey(HeaderOSArchitecture): {osArchitecture()},
 		http.CanonicalHeaderKey(HeaderJavaVersion):    {"N/A"},
 	}
 	return c, nil
@@ -342,20 +340,11 @@ func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 // APIVersion is the MESH API version the client speaks (1 or 2).
 func (c *Client) APIVersion() int { return c.version }
 
-// moduleVersion is meshdoctor's version from the build information.
-func moduleVersion() string {
-	const module = "github.com/meshdoctor/meshdoctor"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Path == module && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-		for _, d := range bi.Deps {
-			if d.Path == module && d.Version != "" {
-				return d.Version
-			}
-		}
-	}
-	return "dev"
+// UserAgent is the User-Agent meshdoctor sends to MESH, in the form NHS's
+// clients use (application;version;Java version;architecture;OS;OS
+// version), with the version mex-ClientVersion names by default.
+func UserAgent() string {
+	return "meshdoctor;" + buildinfo.Version() + ";N/A;" + osArchitecture() + ";" + runtime.GOOS + ";" + osVersion()
 }
 
 // osVersion is the kernel release and version where the system tells it

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 )
 
 func TestClientConfigValidation(t *testing.T) {
@@ -140,8 +142,14 @@ func TestClientHandshakeDefaultClientVersion(t *testing.T) {
 	if err := c.Handshake(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.requests()[0].Header.Get(HeaderClientVersion); !strings.HasPrefix(got, "meshdoctor==") || len(got) == len("meshdoctor==") {
-		t.Errorf("mex-ClientVersion = %q", got)
+	// One version everywhere: mex-ClientVersion and the User-Agent name the
+	// build's version, as `meshdoctor version` does.
+	h := f.requests()[0].Header
+	if got, want := h.Get(HeaderClientVersion), "meshdoctor=="+buildinfo.Version(); got != want {
+		t.Errorf("mex-ClientVersion = %q, want %q", got, want)
+	}
+	if got, want := h.Get("User-Agent"), UserAgent(); got != want || !strings.HasPrefix(got, "meshdoctor;"+buildinfo.Version()+";") {
+		t.Errorf("User-Agent = %q, want %q naming version %s", got, want, buildinfo.Version())
 	}
 }
 

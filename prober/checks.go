@@ -16,8 +16,6 @@ type CheckJob struct {
 	// Checks are the selected checks (checks.Select).
 	Checks  []checks.Check
 	Options checks.Options
-	// Version is meshdoctor's version, for the report's tool.
-	Version string
 	// Sandbox records that the target is an embedded sandbox.
 	Sandbox bool
 	// Progress, when not nil, is called as each check finishes.
@@ -30,7 +28,7 @@ type CheckJob struct {
 // an interruption means.
 func Checks(ctx context.Context, t mesh.Target, job CheckJob) (*reports.Run, checks.Measurements) {
 	run := &reports.Run{
-		Tool:    reports.NewTool(job.Version),
+		Tool:    reports.NewTool(),
 		Command: job.Command,
 		Target:  reports.NewTarget(t, job.Options.Sources),
 		Started: time.Now().UTC(),

@@ -33,7 +33,7 @@ func TestChecksAndRoundTripOnSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, m := Checks(context.Background(), target, CheckJob{Command: "check", Checks: all, Version: "test"})
+	run, m := Checks(context.Background(), target, CheckJob{Command: "check", Checks: all})
 	if !run.Summary.OK || len(run.Checks) != len(all) {
 		t.Fatalf("checks on a clean sandbox: %+v", run.Summary)
 	}

@@ -26,7 +26,7 @@ func renderHTML(t *testing.T, r *Run) []byte {
 var remote = regexp.MustCompile(`(?i)<script|<link|<img|<iframe|<object|<embed|@import|@font-face|url\(|\ssrc=|\son[a-z]+=|href="(https?:|//)`)
 
 func TestHTMLSelfContainedAndEscaped(t *testing.T) {
-	for name, r := range map[string]*Run{"fixture": fixtureRun(), "empty": {Command: "check", Tool: NewTool("dev")}} {
+	for name, r := range map[string]*Run{"fixture": fixtureRun(), "empty": {Command: "check", Tool: NewTool()}} {
 		t.Run(name, func(t *testing.T) {
 			page := string(renderHTML(t, r))
 			if m := remote.FindString(page); m != "" {

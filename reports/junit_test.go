@@ -29,7 +29,7 @@ func junitRuns() map[string]*Run {
 		"conform":     conform,
 		"fixture":     fixtureRun(),
 		"conformance": fixtureConformanceRun(),
-		"empty":       {Command: "check", Tool: NewTool("dev")},
+		"empty":       {Command: "check", Tool: NewTool()},
 		"odd":         odd,
 	}
 }

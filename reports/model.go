@@ -2,12 +2,12 @@ package reports
 
 import (
 	"net/url"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/checks"
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/suites"
 )
@@ -34,13 +34,19 @@ type Run struct {
 type Tool struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
-	OS      string `json:"os"`
-	Arch    string `json:"arch"`
+	// Commit is the full revision the build came from, when known; Dirty
+	// says the work tree had uncommitted changes.
+	Commit    string `json:"commit,omitempty"`
+	Dirty     bool   `json:"dirty,omitempty"`
+	GoVersion string `json:"go_version,omitempty"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
 }
 
-// NewTool describes this build.
-func NewTool(version string) Tool {
-	return Tool{Name: "meshdoctor", Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH}
+// NewTool describes this build, as `meshdoctor version` does.
+func NewTool() Tool {
+	i := buildinfo.Get()
+	return Tool{Name: "meshdoctor", Version: i.Version, Commit: i.Commit, Dirty: i.Dirty, GoVersion: i.GoVersion, OS: i.OS, Arch: i.Arch}
 }
 
 // Target is what was checked, without secrets: where each secret came from
@@ -142,7 +148,7 @@ func NewTarget(t mesh.Target, sources map[string]string) Target {
 func (r *Run) Redactor() *Redactor {
 	// The tool's fixed fields, and its name in the writers' own words
 	// ("meshdoctor checks"), are never redacted: see MinSecretLen.
-	return NewRedactor(r.Target.secrets...).keeping("meshdoctor", r.Tool.Name, r.Tool.Version, r.Tool.OS, r.Tool.Arch)
+	return NewRedactor(r.Target.secrets...).keeping("meshdoctor", r.Tool.Name, r.Tool.Version, r.Tool.Commit, r.Tool.GoVersion, r.Tool.OS, r.Tool.Arch)
 }
 
 // Summary is the run's verdict.

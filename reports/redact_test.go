@@ -82,7 +82,7 @@ func TestNewTargetSecrets(t *testing.T) {
 		Credentials: mesh.Credentials{Mailbox: "X26ABC1", Password: "a-real-password", SharedKey: "TestKey"},
 		Keystore:    "k.p12", KeystorePassword: "meshdoctor",
 	}
-	r := &Run{Command: "check", Tool: NewTool("dev"), Target: NewTarget(tg, map[string]string{
+	r := &Run{Command: "check", Tool: NewTool(), Target: NewTarget(tg, map[string]string{
 		"password": "MESH_MAILBOX_PASSWORD", "shared_key": "embedded sandbox", "keystore_password": "PTL default for int",
 	})}
 	got := r.Redactor().String("a-real-password TestKey meshdoctor")

@@ -179,7 +179,7 @@ func realRun(t *testing.T, faults ...sandbox.Fault) *Run {
 		t.Fatal(err)
 	}
 	sources := map[string]string{"password": "embedded sandbox", "shared_key": "embedded sandbox", "keystore_password": "embedded sandbox"}
-	r := &Run{Tool: NewTool("test"), Command: "check", Target: NewTarget(target, sources), Started: time.Now().UTC()}
+	r := &Run{Tool: NewTool(), Command: "check", Target: NewTarget(target, sources), Started: time.Now().UTC()}
 	r.Target.Sandbox = true
 	opts := checks.Options{Timeout: 10 * time.Second, Deadline: 30 * time.Second, Sources: sources, Getenv: func(string) string { return "" }}
 	// Every check but geo's, which may look for this machine's public address.
@@ -200,7 +200,7 @@ func TestJSONSchema(t *testing.T) {
 	runs := map[string]*Run{
 		"fixture":     fixtureRun(),
 		"conformance": fixtureConformanceRun(),
-		"empty":       {Command: "check", Tool: NewTool("dev")},
+		"empty":       {Command: "check", Tool: NewTool()},
 	}
 	if !testing.Short() {
 		runs["sandbox"] = realRun(t)

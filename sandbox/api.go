@@ -6,12 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 )
 
@@ -58,20 +58,13 @@ func newAPI(opts apiOptions, st *store) http.Handler {
 	return a
 }
 
+// buildLabel is the health route's build_label: the commit, as NHS's
+// sandbox gives its own, or the version when the commit is not known.
 func buildLabel() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
+	if c := buildinfo.Get().ShortCommit(); c != "" {
+		return c
 	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return s.Value[:12]
-		}
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	return "dev"
+	return buildinfo.Version()
 }
 
 // reqCtx is what routing and authentication learned about a request.

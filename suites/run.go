@@ -218,7 +218,7 @@ func reachable(ctx context.Context, o Options) error {
 		return err
 	}
 	c, err := mesh.NewClient(mesh.Config{BaseURL: base, Credentials: o.Target.Credentials, TLS: o.TLS,
-		MaxRetries: -1, Timeout: max(o.Timeout, 10*time.Second), ClientVersion: "meshdoctor-conform", ProxySettings: &o.Target.Proxy})
+		MaxRetries: -1, Timeout: max(o.Timeout, 10*time.Second), ClientVersion: clientVersion(), ProxySettings: &o.Target.Proxy})
 	if err != nil {
 		return err
 	}

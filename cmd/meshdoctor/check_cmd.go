@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshdoctor/meshdoctor/checks"
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/prober"
 	"github.com/meshdoctor/meshdoctor/reports"
@@ -127,14 +128,14 @@ func (a *app) runChecksOn(ctx context.Context, f checkFlags, command string, tar
 		Timeout:       f.timeout,
 		Deadline:      max(30*time.Second, 3*f.timeout),
 		Sources:       sources,
-		ClientVersion: "meshdoctor==" + buildVersion(),
+		ClientVersion: buildinfo.ClientVersion(),
 		Getenv:        a.getenv,
 	}
 	if err := a.applyGeoFlags(f.geo, &opts); err != nil {
 		return nil, err
 	}
 	run, _ := prober.Checks(ctx, target, prober.CheckJob{
-		Command: command, Checks: selected, Options: opts, Version: buildVersion(),
+		Command: command, Checks: selected, Options: opts,
 		Sandbox: f.sandbox != sandboxFlagUnset, Progress: a.progress(len(selected)),
 	})
 	if ctx.Err() != nil {

@@ -120,7 +120,7 @@ func (a *app) conform(ctx context.Context, f conformFlags) error {
 
 	run := &reports.Run{
 		Schema:      reports.Schema,
-		Tool:        reports.NewTool(buildVersion()),
+		Tool:        reports.NewTool(),
 		Command:     "conform",
 		Target:      reports.NewTarget(o.Target, sources),
 		Started:     started,

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshdoctor/meshdoctor/exporter"
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 )
 
 // defaultExporterListen is the exporter's own port (loopback by default:
@@ -99,9 +99,9 @@ func (a *app) exporter(ctx context.Context, f exporterFlags) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, nil))
-	version, revision := buildInfo()
+	build := buildinfo.Get()
 	exp, err := exporter.New(exporter.Options{
-		ConfigFile: f.config, Getenv: a.getenv, Version: version, Revision: revision,
+		ConfigFile: f.config, Getenv: a.getenv, Version: build.Version, Revision: build.Commit,
 		MaxConcurrent: f.maxConcurrent, TimeoutOffset: f.timeoutOffset, Log: log,
 	})
 	if err != nil {
@@ -128,24 +128,10 @@ func (a *app) exporter(ctx context.Context, f exporterFlags) error {
 			}
 		}
 	}()
-	log.Info("meshdoctor exporter started", "version", version, "targets", len(exp.Config().Targets))
+	log.Info("meshdoctor exporter started", "version", build.Version, "targets", len(exp.Config().Targets))
 	err = web.Serve(ln, srv, &web.FlagConfig{WebListenAddresses: &[]string{f.listen}, WebConfigFile: &f.webConfig}, log)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return cannotRunError{fmt.Errorf("serve: %w", err)}
-}
-
-// buildInfo is the version and the VCS revision of this build, for
-// meshdoctor_build_info (the one place the exporter reads them).
-func buildInfo() (version, revision string) {
-	revision = "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && s.Value != "" {
-				revision = s.Value
-			}
-		}
-	}
-	return buildVersion(), revision
 }

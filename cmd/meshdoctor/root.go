@@ -8,27 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/reports"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
 
 // app is what every sub-command shares: its streams and environment.
 type app struct {
@@ -110,7 +97,7 @@ Secrets (mailbox password, shared key, keystore password) are read from environm
 variables or files, never from flags, and never printed.
 
 ` + exitCodesHelp,
-		Version:       buildVersion(),
+		Version:       buildinfo.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -124,18 +111,6 @@ variables or files, never from flags, and never printed.
 	root.AddCommand(a.keystoreCommand(), a.csrCommand())
 	root.AddCommand(a.exporterCommand())
 	return root
-}
-
-func (a *app) versionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print meshdoctor's version",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(a.stdout, "meshdoctor %s\n", buildVersion())
-			return nil
-		},
-	}
 }
 
 // noArgs refuses positional arguments with a usage error.

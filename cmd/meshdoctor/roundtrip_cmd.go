@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/prober"
 	"github.com/meshdoctor/meshdoctor/suites"
@@ -106,7 +107,7 @@ func (a *app) roundtrip(ctx context.Context, f roundtripFlags) error {
 	}
 	rt, err := prober.NewRoundTrip(t, prober.RoundTripOptions{
 		Size: size, Chunk: chunk, Gzip: f.gzip, V1: f.v1,
-		ClientVersion: "meshdoctor==" + buildVersion(),
+		ClientVersion: buildinfo.ClientVersion(),
 		OnStep:        a.printStep,
 	})
 	if err != nil {

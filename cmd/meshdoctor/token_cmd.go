@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
@@ -193,7 +194,7 @@ func curlHandshake(t mesh.Target, token string) (string, []string, error) {
 	lines := []string{
 		"curl -sS -i -X POST",
 		"-H " + shellQuote(mesh.HeaderAuthorization+": "+token),
-		"-H " + shellQuote(mesh.HeaderClientVersion+": meshdoctor=="+buildVersion()),
+		"-H " + shellQuote(mesh.HeaderClientVersion+": "+buildinfo.ClientVersion()),
 		"-H " + shellQuote(mesh.HeaderOSName+": "+runtime.GOOS),
 		"-H " + shellQuote(mesh.HeaderOSVersion+": N/A"),
 		"-H " + shellQuote("Accept: "+mesh.AcceptV2),
