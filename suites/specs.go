@@ -30,12 +30,6 @@ type suite struct {
 // each group's container placed here (ginkgo.Offset(1)), keep the order
 // declared below.
 func (s *suite) register(onReport func(types.Report)) {
-	ginkgo.BeforeSuite(func(sc ginkgo.SpecContext) {
-		ctx, cancel := s.ctx(sc)
-		defer cancel()
-		s.e.drain(ctx)
-	})
-	ginkgo.AfterSuite(func() { s.e.finish() })
 	ginkgo.ReportAfterEach(func(sr ginkgo.SpecReport) { progressLine(s.progress, sr) })
 	ginkgo.ReportAfterSuite("conformance report", func(r ginkgo.Report) { onReport(r) })
 
@@ -43,6 +37,10 @@ func (s *suite) register(onReport func(types.Report)) {
 		ginkgo.BeforeEach(func() {
 			if err := s.runCtx.Err(); err != nil {
 				ginkgo.AbortSuite("run interrupted: " + err.Error())
+			}
+			if why := s.e.obs.gone(); why != "" {
+				// Each spec would wait out its retries for the same reason.
+				ginkgo.Skip("MESH stopped answering: " + why)
 			}
 		})
 		s.handshakeSpecs()
