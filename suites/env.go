@@ -40,6 +40,9 @@ type env struct {
 	// others are inbox messages that are not the run's own: looked at once
 	// (HEAD), never again, never downloaded, never acknowledged.
 	others map[string]bool
+	// swept are the local IDs of the run's messages the clean-up found in
+	// the inbox by their headers.
+	swept map[string]bool
 	// hard is done at the second interrupt: the clean-up stops at once.
 	hard context.Context
 }
@@ -65,7 +68,7 @@ func newEnv(o Options, hard context.Context) (*env, error) {
 	if err != nil {
 		return nil, &ConfigError{Msg: err.Error()}
 	}
-	e := &env{opts: o, base: base, runID: o.runID, others: map[string]bool{}, hard: hard}
+	e := &env{opts: o, base: base, runID: o.runID, others: map[string]bool{}, swept: map[string]bool{}, hard: hard}
 	if e.runID == "" {
 		e.runID = newRunID(time.Now())
 	}
@@ -303,6 +306,7 @@ func (e *env) sweep(ctx context.Context) error {
 			e.others[key] = true
 			continue
 		}
+		e.swept[m.localID] = true
 		e.ledger.add(id)
 		if err := e.cleaner.Acknowledge(ctx, id); err != nil {
 			e.cleanup.note("clean-up: acknowledge %s: %v", id, err)
@@ -321,6 +325,12 @@ func (e *env) sweep(ctx context.Context) error {
 func (e *env) finish(interrupted bool) {
 	ctx, cancel := context.WithTimeout(e.hard, cleanupTimeout)
 	defer cancel()
+	// Sends whose id MESH gave but the caller, interrupted, never read.
+	for _, s := range e.obs.sendsSeen() {
+		if s.id != "" && strings.EqualFold(s.to, e.recipient()) {
+			e.ledger.add(s.id)
+		}
+	}
 	wait := min(e.opts.Timeout, cleanupTimeout)
 	if interrupted {
 		wait = min(wait, interruptedWait)
@@ -387,6 +397,14 @@ func (e *env) finish(interrupted bool) {
 			}
 		}
 		e.cleanup.Leftovers = append(e.cleanup.Leftovers, id+": "+why)
+	}
+	// Sends cut off before MESH answered: it may have taken them; the
+	// sweep found those it could (by headers), the others are named by
+	// their local ID.
+	for _, s := range e.obs.sendsSeen() {
+		if s.id == "" && !s.refused && strings.EqualFold(s.to, e.recipient()) && !e.swept[s.localID] {
+			e.cleanup.Leftovers = append(e.cleanup.Leftovers, fmt.Sprintf("local ID %s: its send was cut off before MESH answered; MESH may have taken it: look for that local ID in the inbox", s.localID))
+		}
 	}
 	if len(e.cleanup.Leftovers) > 0 {
 		e.cleanup.Remove = e.removeHint()

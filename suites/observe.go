@@ -1,14 +1,19 @@
 package suites
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
 )
 
 // observer sees every exchange of a run, whichever client made it, so that
@@ -28,12 +33,78 @@ type observer struct {
 	// streak counts the requests since the last answer of any kind that
 	// failed below HTTP: a server that died mid-run.
 	streak int
+	// sends are the first chunks the run posted, in order: what MESH said
+	// of each is known here even when the caller was cancelled before it
+	// read the answer.
+	sends []sendSeen
+}
+
+// sendSeen is one message the run tried to send.
+type sendSeen struct {
+	localID, to string
+	// id is the message id MESH gave it; "" when none came back.
+	id string
+	// refused: MESH answered, and not with 2xx: it did not take the
+	// message.
+	refused bool
 }
 
 func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
+	first := req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/outbox")
 	resp, err := o.next.RoundTrip(req)
 	o.record(req.Context(), resp, err)
+	if first {
+		resp = o.recordSend(req, resp, err)
+	}
 	return resp, err
+}
+
+// recordSend notes what became of a first chunk. The answer to a 2xx is
+// read here (it is small), so that the message id is kept even when the
+// caller gives up on it.
+func (o *observer) recordSend(req *http.Request, resp *http.Response, err error) *http.Response {
+	s := sendSeen{localID: headerValue(req.Header, mesh.HeaderLocalID), to: headerValue(req.Header, mesh.HeaderTo)}
+	if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+		s.refused = true
+	}
+	if err == nil && !s.refused {
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		var rest io.Reader = bytes.NewReader(nil)
+		if rerr != nil {
+			rest = errReader{rerr}
+		}
+		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), rest))
+		s.id = sentID(b)
+	}
+	o.mu.Lock()
+	o.sends = append(o.sends, s)
+	o.mu.Unlock()
+	return resp
+}
+
+func (o *observer) sendsSeen() []sendSeen {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.sends)
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// headerValue reads a header whatever the case of its name (raw requests
+// set mex-* names as written).
+func headerValue(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }
 
 func (o *observer) record(ctx context.Context, resp *http.Response, err error) {
