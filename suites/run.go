@@ -64,7 +64,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	case pf.live != "" && !o.AllowLive:
 		return nil, &ConfigError{Msg: ErrLiveRefused.Error() + " (" + pf.live + ")", err: ErrLiveRefused}
 	case pf.err != nil:
-		r := Skipped("skipped: MESH could not be reached: " + pf.err.Error() + " (run 'meshdoctor check' for a diagnosis)")
+		what := "MESH could not be reached"
+		if isDropped(pf.err) {
+			what = "the connection to MESH was dropped"
+		}
+		r := Skipped("skipped: " + what + ": " + pf.err.Error() + " (run 'meshdoctor check' for a diagnosis)")
 		return e.stopped(r, "preflight handshake failed before any spec ran"), nil
 	case pf.live != "":
 		// Allowed, and live by the evidence: only what is safe there.
