@@ -144,13 +144,18 @@ func TestLiveByEvidence(t *testing.T) {
 		want  string
 	}{
 		{"certificate issued to a live host", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "mesh-sync.spineservices.nhs.uk, a live MESH host"},
+		{"an IP address the certificate does not name", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "a live MESH host"},
 		{"chains to the live root", []string{"mesh.example.test"}, liveTable, false, "NHS's live CA"},
 		{"allowed", []string{"mesh-sync.spineservices.nhs.uk"}, nil, true, ""},
 		{"not live", []string{"mesh.example.test"}, nil, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			leaf, err := h.IssueServer(pki.LeafOptions{CommonName: tt.names[0], DNSNames: tt.names, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+			ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+			if strings.HasPrefix(tt.name, "an IP address") {
+				ips = nil // reached by an address its certificate does not name
+			}
+			leaf, err := h.IssueServer(pki.LeafOptions{CommonName: tt.names[0], DNSNames: tt.names, IPs: ips})
 			if err != nil {
 				t.Fatal(err)
 			}

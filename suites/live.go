@@ -3,7 +3,9 @@ package suites
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/meshdoctor/meshdoctor/mesh"
@@ -23,13 +25,30 @@ type liveEvidence struct {
 
 // see is a tls.Config.VerifyConnection hook: it records, never refuses.
 func (l *liveEvidence) see(cs tls.ConnectionState) error {
-	why := l.judge(cs)
+	certs := slices.Clone(cs.PeerCertificates)
+	for _, chain := range cs.VerifiedChains {
+		certs = append(certs, chain...)
+	}
+	l.record(l.judge(certs))
+	return nil
+}
+
+// seeFailed reads the certificates of a handshake that failed
+// verification: a live host reached by its IP address fails on the name,
+// and its certificate is still evidence.
+func (l *liveEvidence) seeFailed(err error) {
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		l.record(l.judge(cve.UnverifiedCertificates))
+	}
+}
+
+func (l *liveEvidence) record(why string) {
 	if why != "" {
 		l.mu.Lock()
 		l.why = why
 		l.mu.Unlock()
 	}
-	return nil
 }
 
 func (l *liveEvidence) found() string {
@@ -41,18 +60,15 @@ func (l *liveEvidence) found() string {
 // judge names the first sign of live MESH: the certificate is issued for a
 // live MESH host name, or a certificate presented or chained to is one of
 // NHS's live CAs (by fingerprint).
-func (l *liveEvidence) judge(cs tls.ConnectionState) string {
-	if len(cs.PeerCertificates) > 0 {
-		leaf := cs.PeerCertificates[0]
+// certs starts with the server's own certificate.
+func (l *liveEvidence) judge(certs []*x509.Certificate) string {
+	if len(certs) > 0 {
+		leaf := certs[0]
 		for _, name := range append([]string{leaf.Subject.CommonName}, leaf.DNSNames...) {
 			if ep, ok := mesh.EndpointForURL("https://" + name); ok && ep.Environment == mesh.Live {
 				return fmt.Sprintf("the server's certificate is issued to %s, a live MESH host", name)
 			}
 		}
-	}
-	certs := append([]*x509.Certificate{}, cs.PeerCertificates...)
-	for _, chain := range cs.VerifiedChains {
-		certs = append(certs, chain...)
 	}
 	for _, c := range certs {
 		ca, _, ok := l.lookup(c)

@@ -309,6 +309,9 @@ func preflight(ctx context.Context, o Options) preflightResult {
 			break
 		}
 	}
+	if err != nil {
+		ev.seeFailed(err)
+	}
 	r.err = err
 	r.live = ev.found()
 	return r
