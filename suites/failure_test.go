@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/meshdoctor/meshdoctor/pki"
 )
@@ -69,6 +70,22 @@ func TestDroppedConnection(t *testing.T) {
 		if r.Summary.Skipped != r.Summary.Total || !strings.Contains(why, "dropped") || strings.Contains(why, "could not be reached") ||
 			!strings.Contains(why, "tried again once") {
 			t.Errorf("summary %+v, why %q", r.Summary, why)
+		}
+	})
+	t.Run("after the preflight", func(t *testing.T) {
+		srv, o := startSandbox(t)
+		u, _ := url.Parse(srv.URL())
+		o.Target.URL = "https://" + dropper(t, u.Host, func(n int) bool { return n > 1 })
+		start := time.Now()
+		r, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 8*time.Second {
+			t.Errorf("the run lasted %s with a connection that keeps dropping", d)
+		}
+		if !strings.Contains(r.RootCause, "dropp") || !strings.Contains(r.RootCause, "were skipped for this one cause") || r.Summary.OK || r.Summary.Passed > 0 {
+			t.Errorf("root cause %q, summary %+v", r.RootCause, r.Summary)
 		}
 	})
 	t.Run("once", func(t *testing.T) {

@@ -31,8 +31,9 @@ type observer struct {
 	failed   int // no connection at all (refused, unreachable, TLS)
 	lastErr  error
 	// streak counts the requests since the last answer of any kind that
-	// failed below HTTP: a server that died mid-run.
-	streak int
+	// failed below HTTP: a server that died mid-run; streakDropped how
+	// many of them were dropped connections.
+	streak, streakDropped int
 	// sends are the first chunks the run posted, in order: what MESH said
 	// of each is known here even when the caller was cancelled before it
 	// read the answer.
@@ -119,13 +120,14 @@ func (o *observer) record(ctx context.Context, resp *http.Response, err error) {
 	case err == nil && resp.StatusCode >= 500:
 		o.fivexx++
 		o.status = resp.StatusCode
-		o.streak = 0
+		o.streak, o.streakDropped = 0, 0
 	case err == nil:
 		o.answered++
-		o.streak = 0
+		o.streak, o.streakDropped = 0, 0
 	case isDropped(err):
 		o.dropped++
 		o.streak++
+		o.streakDropped++
 		o.lastErr = err
 	default:
 		o.failed++
@@ -157,14 +159,11 @@ func isConnectionLevel(err error) bool {
 // run stops asking: MESH is gone (the server died, the network went).
 const goneAfter = 6
 
-// gone says why MESH is taken to be gone, "" while it answers.
-func (o *observer) gone() string {
+// gone says MESH is taken to be gone: the last requests got no answer.
+func (o *observer) gone() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.streak < goneAfter {
-		return ""
-	}
-	return fmt.Sprintf("the last %d requests got no answer (last: %v)", o.streak, o.lastErr)
+	return o.streak >= goneAfter
 }
 
 // minRequestsForCause is how many requests must have failed alike before
@@ -173,13 +172,17 @@ const minRequestsForCause = 3
 
 // rootCause is one line naming what made every request fail, "" when the
 // requests did not all fail the same way. bad is the number of specs that
-// did not pass, each for this cause.
-func (o *observer) rootCause(bad int) string {
+// did not pass, skipped the number skipped because MESH had stopped
+// answering.
+func (o *observer) rootCause(bad, skipped int) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	specs := fmt.Sprintf("%d spec%s failed for this one cause", bad, plural(bad))
+	if skipped > 0 {
+		specs = fmt.Sprintf("%d spec%s failed and %d were skipped for this one cause", bad, plural(bad), skipped)
+	}
 	switch {
-	case o.requests < minRequestsForCause || bad == 0:
+	case o.requests < minRequestsForCause || bad+skipped == 0:
 		return ""
 	case o.fivexx == o.requests:
 		return fmt.Sprintf("MESH answered %d %s to every one of the %d requests of the run (a server-side failure, not a conformance finding): %s",
@@ -189,9 +192,12 @@ func (o *observer) rootCause(bad int) string {
 			o.dropped, o.requests, o.lastErr, specs)
 	case o.answered == 0 && o.fivexx == 0:
 		return fmt.Sprintf("MESH could not be reached for any of the %d requests (last: %v): %s", o.requests, o.lastErr, specs)
+	case o.streak >= minRequestsForCause && o.streakDropped == o.streak:
+		return fmt.Sprintf("the connection to MESH kept dropping during the run: the last %d requests had their connection closed or reset before MESH answered (last: %v): %s",
+			o.streak, o.lastErr, specs)
 	case o.streak >= minRequestsForCause:
-		return fmt.Sprintf("MESH stopped answering during the run: the last %d requests got no answer (last: %v); the specs that failed from then on failed for this one cause",
-			o.streak, o.lastErr)
+		return fmt.Sprintf("MESH stopped answering during the run: the last %d requests got no answer (last: %v): %s",
+			o.streak, o.lastErr, specs)
 	}
 	return ""
 }

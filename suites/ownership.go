@@ -218,6 +218,8 @@ func (e *env) survey(ctx context.Context) {
 		if k != kindEarlier {
 			continue
 		}
+		// Not this run's: the clean-up need not look at it again.
+		e.others[strings.ToUpper(id)] = true
 		if e.opts.CleanUpEarlierRuns {
 			switch {
 			case m.started.IsZero():

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,7 +111,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	report.RunID = e.runID
 	report.Cleanup = e.cleanup
-	report.RootCause = e.obs.rootCause(report.Summary.Bad())
+	goneSkipped := 0
+	for _, sp := range report.Specs {
+		if sp.Status == StatusSkipped && strings.Contains(sp.Failure, goneSkip) {
+			goneSkipped++
+		}
+	}
+	report.RootCause = e.obs.rootCause(report.Summary.Bad(), goneSkipped)
 	return report, nil
 }
 

@@ -38,9 +38,10 @@ func (s *suite) register(onReport func(types.Report)) {
 			if err := s.runCtx.Err(); err != nil {
 				ginkgo.AbortSuite("run interrupted: " + err.Error())
 			}
-			if why := s.e.obs.gone(); why != "" {
-				// Each spec would wait out its retries for the same reason.
-				ginkgo.Skip("MESH stopped answering: " + why)
+			if s.e.obs.gone() {
+				// Each spec would wait out its retries for the same
+				// reason, which the report's root cause names once.
+				ginkgo.Skip(goneSkip + "not tried (see the root cause)")
 			}
 		})
 		s.handshakeSpecs()
@@ -72,6 +73,10 @@ func (s *suite) ctx(sc context.Context) (context.Context, context.CancelFunc) {
 }
 
 func labels(l ...string) []string { return l }
+
+// goneSkip starts the reason of a spec skipped because MESH had stopped
+// answering.
+const goneSkip = "MESH stopped answering: "
 
 // step is a prerequisite several specs share (send the message, wait for
 // its delivery): done once, by whichever selected spec needs it first.
