@@ -229,6 +229,9 @@ func failureText(sr types.SpecReport) string {
 // fault, an HTML page) is evidence in its first lines, noise after.
 const maxFailure = 400
 
+// maxFailureWithCause bounds it when the run's root cause says the rest.
+const maxFailureWithCause = 160
+
 // capText cuts s to at most n bytes, on a rune boundary, marking the cut.
 func capText(s string, n int) string {
 	if len(s) <= n {

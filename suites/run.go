@@ -65,11 +65,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	case pf.live != "" && !o.AllowLive:
 		return nil, &ConfigError{Msg: ErrLiveRefused.Error() + " (" + pf.live + ")", err: ErrLiveRefused}
 	case pf.err != nil:
-		what := "MESH could not be reached"
+		what := "MESH could not be reached: "
 		if isDropped(pf.err) {
-			what = "the connection to MESH was dropped"
+			what = "the connection to MESH was dropped "
 		}
-		r := Skipped("skipped: " + what + ": " + pf.err.Error() + " (run 'meshdoctor check' for a diagnosis)")
+		r := Skipped("skipped: " + what + pf.err.Error() + " (run 'meshdoctor check' for a diagnosis)")
 		return e.stopped(r, "preflight handshake failed before any spec ran"), nil
 	case pf.live != "":
 		// Allowed, and live by the evidence: only what is safe there.
@@ -118,6 +118,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	report.RootCause = e.obs.rootCause(report.Summary.Bad(), goneSkipped)
+	if report.RootCause != "" {
+		// The cause is said once; each failure keeps its first words.
+		for i := range report.Specs {
+			report.Specs[i].Failure = capText(report.Specs[i].Failure, maxFailureWithCause)
+		}
+	}
 	return report, nil
 }
 
@@ -312,7 +318,7 @@ func preflight(ctx context.Context, o Options) preflightResult {
 			break
 		}
 		if attempt == 2 {
-			err = fmt.Errorf("the connection was dropped twice (closed or reset before MESH answered; tried again once): %w", err)
+			err = fmt.Errorf("twice, closed or reset before MESH answered (tried once more): %w", err)
 			break
 		}
 	}
