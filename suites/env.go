@@ -340,7 +340,7 @@ func (e *env) finish(interrupted bool) {
 	failures, first := 0, true
 	for gone == nil && ctx.Err() == nil {
 		for _, id := range e.ledger.pending() {
-			err := e.cleaner.Acknowledge(ctx, id)
+			err := e.cleanAck(ctx, id)
 			switch {
 			case err == nil:
 				e.ledger.markAcked(id)
@@ -410,6 +410,25 @@ func (e *env) finish(interrupted bool) {
 		e.cleanup.Remove = e.removeHint()
 	}
 }
+
+// cleanAck is one acknowledgement of the clean-up under its own short
+// limit: a server gone silent must cost seconds, not the run's timeout per
+// message.
+func (e *env) cleanAck(ctx context.Context, id string) error {
+	d := min(max(e.opts.Timeout, 2*time.Second), 15*time.Second)
+	actx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := e.cleaner.Acknowledge(actx, id)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		return noAnswerError{d}
+	}
+	return err
+}
+
+// noAnswerError is a request MESH did not answer in time.
+type noAnswerError struct{ after time.Duration }
+
+func (e noAnswerError) Error() string { return fmt.Sprintf("no answer within %s", e.after) }
 
 // dropIncomplete takes out of the waiting the messages whose upload was
 // stopped before the last chunk (the sender's tracking says uploading):

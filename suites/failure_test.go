@@ -214,3 +214,49 @@ func TestLiveByEvidence(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanupGivesUpOnSilentServer: a server that stops answering (no
+// refusal, no reset: silence) costs the clean-up seconds, and what it could
+// not acknowledge is named with why.
+func TestCleanupGivesUpOnSilentServer(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer ts.Close()
+	defer close(release)
+	_, o := startSandbox(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	o.Target.URL, o.TLS, o.Timeout = ts.URL, &tls.Config{RootCAs: pool}, time.Second
+	o, err := o.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newEnv(o, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	ids := []string{"20261205000000000001_AAAAAA", "20261205000000000002_BBBBBB", "20261205000000000003_CCCCCC"}
+	for _, id := range ids {
+		e.ledger.add(id)
+	}
+	start := time.Now()
+	e.finish(false)
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("the clean-up took %s against a silent server", d)
+	}
+	left := strings.Join(e.cleanup.Leftovers, "\n")
+	for _, id := range ids {
+		if !strings.Contains(left, id+": MESH could not be reached to acknowledge it: no answer within") {
+			t.Errorf("%s not named with why:\n%s", id, left)
+		}
+	}
+	if e.cleanup.Remove == "" || e.cleanup.Acknowledged != 0 || e.cleanup.Sent != 3 {
+		t.Errorf("clean-up %+v", e.cleanup)
+	}
+}

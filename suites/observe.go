@@ -109,8 +109,9 @@ func headerValue(h http.Header, name string) string {
 }
 
 func (o *observer) record(ctx context.Context, resp *http.Response, err error) {
-	if err != nil && ctx.Err() != nil {
-		// Cancelled by the run (an interrupt, a spec's end): not MESH's doing.
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Cancelled by the run (an interrupt, a spec's end): not MESH's
+		// doing. A deadline passed is: MESH did not answer in time.
 		return
 	}
 	o.mu.Lock()
@@ -148,7 +149,7 @@ func isConnectionLevel(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	if isDropped(err) || errors.Is(err, syscall.ECONNREFUSED) {
+	if isDropped(err) || errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, new(noAnswerError)) {
 		return true
 	}
 	var op *net.OpError
