@@ -85,7 +85,11 @@ to see how each real failure is diagnosed: --sandbox=clock-skew,reject-token.
 			if err != nil {
 				return err
 			}
-			return a.writeRun(run, f.format, f.verbose, f.out)
+			werr := a.writeRun(run, f.format, f.verbose, f.out)
+			if cmd.Context().Err() != nil {
+				return errInterrupted
+			}
+			return werr
 		},
 	}
 	f.register(cmd.Flags())
@@ -139,10 +143,9 @@ func (a *app) runChecksOn(ctx context.Context, f checkFlags, command string, tar
 		Started: time.Now().UTC(),
 	}
 	run.Target.Sandbox = f.sandbox != sandboxFlagUnset
+	// Interrupted, the run still comes back with what ran: the report is
+	// always written; the caller then exits 130.
 	run.Checks = checks.Run(ctx, target, selected, opts, a.progress(len(selected)))
-	if ctx.Err() != nil {
-		return nil, errInterrupted
-	}
 	run.Finish(time.Now().UTC())
 	return run, nil
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
+	"encoding/json"
 	"encoding/pem"
 	"net"
 	"net/http"
@@ -11,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/meshdoctor/meshdoctor/pki"
 )
@@ -53,5 +57,56 @@ func TestLiveRefusedByCertificate(t *testing.T) {
 	}
 	if sends.Load() != 0 {
 		t.Errorf("%d sends before the refusal", sends.Load())
+	}
+}
+
+// TestInterruptDuringChecksWritesReport: 'run' and 'check' interrupted
+// while the server has not answered the TLS handshake still write their
+// JSON document, with the interrupted checks as such, and exit 130.
+func TestInterruptDuringChecksWritesReport(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	env := map[string]string{"MESH_MAILBOX_PASSWORD": "pw-for-test", "MESH_SHARED_KEY": "key-for-test"}
+	for _, command := range []string{"run", "check"} {
+		t.Run(command, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			time.AfterFunc(300*time.Millisecond, cancel)
+			var out, errb bytes.Buffer
+			code := runContext(ctx, []string{command, "--url", "https://" + ln.Addr().String(), "--mailbox", "X26ABC1",
+				"--workflow", "WF", "--format", "json"}, &out, &errb, func(k string) string { return env[k] })
+			if code != exitInterrupted {
+				t.Fatalf("exit %d, stderr %s", code, errb.String())
+			}
+			var doc struct {
+				Checks []struct {
+					ID, Status, Summary string
+				} `json:"checks"`
+				Conformance *struct{} `json:"conformance"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+				t.Fatalf("no JSON document: %v\n%s", err, out.String())
+			}
+			for _, c := range doc.Checks {
+				if c.Status == "fail" && strings.Contains(c.Summary, "context canceled") {
+					t.Errorf("%s reported as failed by the interrupt: %s", c.ID, c.Summary)
+				}
+			}
+			if (command == "run") != (doc.Conformance != nil) {
+				t.Errorf("conformance part: %v", doc.Conformance != nil)
+			}
+		})
 	}
 }
