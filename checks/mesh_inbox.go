@@ -40,7 +40,9 @@ func judgeInbox(ctx context.Context, f *Facts) Verdict {
 	} else if page.ContinueFrom != "" {
 		count = fmt.Sprintf("more than %d", n)
 	}
+	total := max(n, page.ApproxInboxCount)
 	if n == 0 {
+		recordInbox(ctx, f, inboxCount{messages: total})
 		return Passf("the inbox is empty").With("messages", 0)
 	}
 	now := f.Now()
@@ -64,6 +66,7 @@ func judgeInbox(ctx context.Context, f *Facts) Verdict {
 			oldest = t
 		}
 	}
+	recordInbox(ctx, f, inboxCount{messages: total, oldest: oldest})
 	v := Passf("%s message(s) waiting", count).With("messages", count)
 	if !oldest.IsZero() {
 		age := now.Sub(oldest)

@@ -66,6 +66,10 @@ const (
 	FaultReset             Fault = "reset"               // connection dropped during the TLS handshake
 	FaultHTTP500           Fault = "http-500"            // API answers 500 with a non-JSON body
 	FaultTLS10Only         Fault = "tls10-only"          // server speaks TLS 1.0 only
+
+	// FaultExpiringClient issues the client certificate a few days from its
+	// end, for the expiry warnings and alerts.
+	FaultExpiringClient Fault = "expiring-client-cert"
 )
 
 var faultHelp = map[Fault]string{
@@ -80,6 +84,7 @@ var faultHelp = map[Fault]string{
 	FaultReset:             "drop every connection during the TLS handshake",
 	FaultHTTP500:           "answer every API request with 500 and an XML body",
 	FaultTLS10Only:         "speak TLS 1.0 only",
+	FaultExpiringClient:    "issue the client certificate (client.pem, client.p12) to expire in 5 days",
 }
 
 // Faults lists every fault with a line of help, sorted by name.
@@ -109,6 +114,11 @@ func ParseFault(s string) (Fault, error) {
 // ClockSkew is how far the clock-skew fault moves the server's clock: more
 // than the token window, so every token is judged stale.
 const ClockSkew = 3 * time.Hour
+
+// ExpiringClientLifetime is what is left of the client certificate the
+// expiring-client-cert fault issues: inside cert.client's 30-day warning
+// and the shipped alert rules' 7-day critical threshold.
+const ExpiringClientLifetime = 5 * 24 * time.Hour
 
 // SlowDelay is how long the slow fault holds each response.
 const SlowDelay = 2 * time.Second

@@ -181,6 +181,34 @@ func (id *identity) save(dir string) error {
 	return nil
 }
 
+// fitClientLifetime reissues the client certificate when its remaining
+// life does not match the expiring-client-cert fault: a short one with the
+// fault, a full year again once the fault is dropped (so a --pki-dir the
+// fault shortened does not stay short). With a dir, the files are rewritten.
+func (id *identity) fitClientLifetime(dir string, mb Mailbox, expiring bool) error {
+	now := time.Now()
+	short := id.client.Cert.NotAfter.Sub(now) <= ExpiringClientLifetime
+	if short == expiring {
+		return nil
+	}
+	opts := pki.LeafOptions{CommonName: pki.ClientCommonName(mb.ID, mb.ODSCode)}
+	if expiring {
+		opts.NotAfter = now.Add(ExpiringClientLifetime)
+	}
+	client, err := id.ca.IssueClient(opts)
+	if err != nil {
+		return err
+	}
+	id.client = client
+	if dir == "" {
+		return nil
+	}
+	if err := id.save(dir); err != nil {
+		return fmt.Errorf("write sandbox PKI to %s: %w", dir, err)
+	}
+	return nil
+}
+
 // clientTLS is a client configuration that trusts the sandbox CA and
 // presents the sandbox client certificate.
 // The certificate is presented whatever CAs the server says it accepts, as

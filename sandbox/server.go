@@ -75,6 +75,9 @@ func Start(cfg Config) (*Server, error) {
 		} else {
 			s.id, err = newIdentity(first.ID, first.ODSCode)
 		}
+		if err == nil {
+			err = s.id.fitClientLifetime(cfg.PKIDir, first, cfg.hasFault(FaultExpiringClient))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sandbox PKI: %w", err)
 		}

@@ -371,6 +371,55 @@ func TestPKIDirIsReusedAndComplete(t *testing.T) {
 	}
 }
 
+// The expiring-client-cert fault writes a client certificate a few days
+// from its end into the PKI dir, still accepted by the sandbox; a restart
+// without the fault on the same dir issues a full-length one again under
+// the same CA.
+func TestExpiringClientCertFault(t *testing.T) {
+	dir := t.TempDir()
+	clientLeft := func(srv *Server) time.Duration {
+		t.Helper()
+		ks, err := pki.DecodePKCS12(mustRead(t, srv.Files().ClientKeystore), KeystorePassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemCerts, err := pki.ParseCertificatesPEM(mustRead(t, srv.Files().ClientCert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pemCerts[0].Equal(ks.Leaf) {
+			t.Fatal("client.pem and client.p12 hold different certificates")
+		}
+		target, err := mesh.LoadProfile(srv.Files().Profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tlsCfg, err := target.TLSConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tlsDial(t, srv, tlsCfg); err != nil {
+			t.Fatalf("the sandbox refuses its own client certificate: %v", err)
+		}
+		return time.Until(ks.Leaf.NotAfter)
+	}
+
+	faulty := startSandbox(t, Config{PKIDir: dir, Faults: []Fault{FaultExpiringClient}})
+	ca := mustRead(t, faulty.Files().CABundle)
+	if left := clientLeft(faulty); left <= ExpiringClientLifetime-time.Hour || left > ExpiringClientLifetime {
+		t.Fatalf("with the fault the client certificate has %s left, want about %s", left, ExpiringClientLifetime)
+	}
+	faulty.Close()
+
+	healed := startSandbox(t, Config{PKIDir: dir})
+	if left := clientLeft(healed); left < 300*24*time.Hour {
+		t.Fatalf("without the fault the client certificate has %s left, want about a year", left)
+	}
+	if !bytes.Equal(ca, mustRead(t, healed.Files().CABundle)) {
+		t.Fatal("renewing the client certificate made a new CA")
+	}
+}
+
 func TestLogNeverShowsSecrets(t *testing.T) {
 	var buf syncBuffer
 	srv := startSandbox(t, Config{Log: &buf})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/checks"
 	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/prober"
 	"github.com/meshdoctor/meshdoctor/reports"
 	"github.com/meshdoctor/meshdoctor/sandbox"
 )
@@ -136,17 +137,12 @@ func (a *app) runChecksOn(ctx context.Context, f checkFlags, command string, tar
 	if err := a.applyGeoFlags(f.geo, &opts); err != nil {
 		return nil, err
 	}
-	run := &reports.Run{
-		Tool:    reports.NewTool(buildVersion()),
-		Command: command,
-		Target:  reports.NewTarget(target, sources),
-		Started: time.Now().UTC(),
-	}
-	run.Target.Sandbox = f.sandbox != sandboxFlagUnset
 	// Interrupted, the run still comes back with what ran: the report is
 	// always written; the caller then exits 130.
-	run.Checks = checks.Run(ctx, target, selected, opts, a.progress(len(selected)))
-	run.Finish(time.Now().UTC())
+	run, _ := prober.Checks(ctx, target, prober.CheckJob{
+		Command: command, Checks: selected, Options: opts, Version: buildVersion(),
+		Sandbox: f.sandbox != sandboxFlagUnset, Progress: a.progress(len(selected)),
+	})
 	return run, nil
 }
 

@@ -69,6 +69,7 @@ func TestCheckDiagnosesEverySandboxFault(t *testing.T) {
 		{"reset", nil, "tls.server", "fail", []string{"closed the connection", "firewall"}},
 		{"http-500", nil, "mesh.handshake", "fail", []string{"internal error", "server's fault"}},
 		{"tls10-only", nil, "tls.server", "fail", []string{"tls 1.1 or older", "tls 1.2"}},
+		{"expiring-client-cert", nil, "cert.client", "warn", []string{"expires in 4 days", "renew"}},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

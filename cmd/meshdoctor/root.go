@@ -156,6 +156,7 @@ variables or files, never from flags, and never printed.
 	root.AddCommand(a.tokenCommand())
 	root.AddCommand(a.conformCommand())
 	root.AddCommand(a.keystoreCommand(), a.csrCommand())
+	root.AddCommand(a.exporterCommand())
 	return root
 }
 

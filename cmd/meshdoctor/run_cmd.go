@@ -3,22 +3,15 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshdoctor/meshdoctor/checks"
-	"github.com/meshdoctor/meshdoctor/reports"
+	"github.com/meshdoctor/meshdoctor/prober"
 	"github.com/meshdoctor/meshdoctor/suites"
 )
-
-// conformanceNeeds are the checks the conformance suites need to have
-// passed: without an accepted handshake every spec would fail for the same
-// reason, already named.
-var conformanceNeeds = []string{"mesh.handshake"}
 
 func (a *app) runCommand() *cobra.Command {
 	var f checkFlags
@@ -89,20 +82,12 @@ func (a *app) mainJob(ctx context.Context, f checkFlags, cf conformFlags) error 
 		return err
 	}
 	run.Target.Sandbox = sandboxed
-	if why := unmetNeeds(run, conformanceNeeds); why != "" {
-		run.Conformance = suites.Skipped("skipped: " + why)
-	} else {
-		rep, err := suites.Run(ctx, opts)
-		var cfgErr *suites.ConfigError
-		switch {
-		case errors.As(err, &cfgErr):
+	if err := prober.Conform(ctx, run, opts); err != nil {
+		if errors.As(err, new(*suites.ConfigError)) {
 			return usageError{err}
-		case err != nil && rep == nil:
-			return cannotRunError{err}
 		}
-		run.Conformance = rep
+		return cannotRunError{err}
 	}
-	run.Finish(time.Now().UTC())
 	if ctx.Err() != nil {
 		// Interrupted: what ran (and what the clean-up did) is still shown.
 		if err := a.writeRun(run, f.format, f.verbose, f.out); err != nil && !errors.As(err, new(failedError)) {
@@ -111,30 +96,4 @@ func (a *app) mainJob(ctx context.Context, f checkFlags, cf conformFlags) error 
 		return errInterrupted
 	}
 	return a.writeRun(run, f.format, f.verbose, f.out)
-}
-
-// unmetNeeds names the first needed check that did not pass (or warn).
-func unmetNeeds(run *reports.Run, needs []string) string {
-	for _, id := range needs {
-		r, ok := resultOf(run, id)
-		switch {
-		case !ok:
-			return id + " was not run"
-		case r.Status == checks.Skip:
-			// Its skip names the failure behind it.
-			return fmt.Sprintf("%s did not run (%s)", id, strings.TrimPrefix(r.Summary, "skipped: "))
-		case r.Status != checks.Pass && r.Status != checks.Warn:
-			return fmt.Sprintf("%s %s", id, map[checks.Status]string{checks.Fail: "failed", checks.Error: "could not be checked"}[r.Status])
-		}
-	}
-	return ""
-}
-
-func resultOf(run *reports.Run, id string) (checks.Result, bool) {
-	for _, r := range run.Checks {
-		if r.ID == id {
-			return r, true
-		}
-	}
-	return checks.Result{}, false
 }

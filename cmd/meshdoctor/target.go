@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/prober"
 )
 
 // targetFlags say where MESH is and who is calling. Secrets have no flags:
@@ -217,13 +218,8 @@ func first(vals ...string) string {
 // requireCredentials is the usage error for a missing mailbox, password or
 // shared key: every command that signs requests needs all three.
 func requireCredentials(c mesh.Credentials) error {
-	switch {
-	case c.Mailbox == "":
-		return usagef("no mailbox: pass --mailbox or set MESH_MAILBOX_ID")
-	case c.Password == "":
-		return usagef("no mailbox password: set MESH_MAILBOX_PASSWORD or MESH_MAILBOX_PASSWORD_FILE")
-	case c.SharedKey == "":
-		return usagef("no shared key: set MESH_SHARED_KEY or MESH_SHARED_KEY_FILE (the environment's key from the service desk)")
+	if err := prober.RequireCredentials(c); err != nil {
+		return usageError{err}
 	}
 	return nil
 }
