@@ -243,3 +243,22 @@ func capText(s string, n int) string {
 	}
 	return s[:cut] + fmt.Sprintf("… (%d more bytes)", len(s)-cut)
 }
+
+// addNotRun completes the report with the catalogue's specs it lacks, as
+// skipped with why, in catalogue order, and counts again.
+func (r *Report) addNotRun(why string) *Report {
+	have := map[string]Spec{}
+	for _, sp := range r.Specs {
+		have[sp.ID] = sp
+	}
+	r.Specs = nil
+	for _, c := range Catalogue() {
+		sp, ok := have[c.ID]
+		if !ok {
+			sp = Spec{ID: c.ID, Text: c.Text, Labels: c.Labels, Status: StatusSkipped, Selected: true, Failure: why, Entries: []Entry{}}
+		}
+		r.Specs = append(r.Specs, sp)
+	}
+	r.Summary = summarize(r.Specs)
+	return r
+}

@@ -82,6 +82,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	e.survey(ctx)
 
 	var report *Report
+	var finished []types.SpecReport
+	sel := newSelector(o.LabelFilter, o.Focus)
+	started := time.Now()
 	func() {
 		ginkgoMu.Lock()
 		defer ginkgoMu.Unlock()
@@ -89,8 +92,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		defer restore()
 
 		s := &suite{e: e, runCtx: ctx, progress: o.Progress}
-		sel := newSelector(o.LabelFilter, o.Focus)
 		s.register(func(r types.Report) { report = newReport(r, sel) })
+		defer func() { finished = s.finished }()
 
 		sc := suiteConfig()
 		sc.LabelFilter = o.LabelFilter
@@ -107,7 +110,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	e.finish(ctx.Err() != nil)
 
 	if report == nil {
-		return nil, errors.New("conformance suite ended without a report")
+		if ctx.Err() == nil {
+			return nil, errors.New("conformance suite ended without a report")
+		}
+		// Ginkgo bailed out (a third interrupt) before its reporting: the
+		// specs that ended say what ran; the rest did not.
+		report = newReport(types.Report{StartTime: started, RunTime: time.Since(started), SpecReports: finished}, sel)
+		report.addNotRun("not run: the run was interrupted")
 	}
 	report.RunID = e.runID
 	report.Cleanup = e.cleanup
@@ -213,12 +222,7 @@ func ginkgoWouldExit() error {
 // skipped, with why (for example "mesh.handshake failed"), so that a
 // report can still list the catalogue.
 func Skipped(why string) *Report {
-	r := &Report{Started: time.Now()}
-	for _, e := range Catalogue() {
-		r.Specs = append(r.Specs, Spec{ID: e.ID, Text: e.Text, Labels: e.Labels, Status: StatusSkipped, Selected: true, Failure: why, Entries: []Entry{}})
-	}
-	r.Summary = summarize(r.Specs)
-	return r
+	return (&Report{Started: time.Now()}).addNotRun(why)
 }
 
 // quietGinkgo gives Ginkgo a fresh spec tree and a reporter that writes

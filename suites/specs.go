@@ -23,6 +23,10 @@ type suite struct {
 	e        *env
 	runCtx   context.Context
 	progress io.Writer
+	// finished are the specs' reports as each ended: the run's report
+	// when Ginkgo, told to bail out (a third interrupt), skips its
+	// after-suite reporting.
+	finished []types.SpecReport
 }
 
 // register builds Ginkgo's spec tree. Ginkgo shuffles top-level
@@ -30,7 +34,10 @@ type suite struct {
 // each group's container placed here (ginkgo.Offset(1)), keep the order
 // declared below.
 func (s *suite) register(onReport func(types.Report)) {
-	ginkgo.ReportAfterEach(func(sr ginkgo.SpecReport) { progressLine(s.progress, sr) })
+	ginkgo.ReportAfterEach(func(sr ginkgo.SpecReport) {
+		s.finished = append(s.finished, sr)
+		progressLine(s.progress, sr)
+	})
 	ginkgo.ReportAfterSuite("conformance report", func(r ginkgo.Report) { onReport(r) })
 
 	ginkgo.Describe("MESH", func() {
