@@ -204,6 +204,7 @@ func TestInterruptWritesReport(t *testing.T) {
 		{"during the preflight", map[int]bool{1: true}},
 		{"twice mid-run", map[int]bool{30: true, 31: true}},
 		{"twice while sending pages", map[int]bool{60: true, 62: true}},
+		{"three times", map[int]bool{40: true, 41: true, 42: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
