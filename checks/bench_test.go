@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,9 +107,9 @@ func runAll(b *testing.B, target mesh.Target, resolver *net.Resolver, all []chec
 		Timeout:  10 * time.Second,
 		Deadline: 30 * time.Second,
 		Resolver: resolver,
-		Proxy:    func(*http.Request) (*url.URL, error) { return nil, nil },
 		Getenv:   func(string) string { return "" },
 	}
+	target.Proxy.Direct = true
 	results := checks.Run(context.Background(), target, all, opts, nil)
 	for _, r := range results {
 		if r.Status == checks.Fail || r.Status == checks.Error {

@@ -16,7 +16,7 @@ var dnsResolve = Check{
 }
 
 func judgeDNS(ctx context.Context, f *Facts) Verdict {
-	ep, err := f.Endpoint()
+	_, err := f.Endpoint()
 	if err != nil {
 		return Errorf("no MESH address to resolve: %v", err).Fix("Give --env/--route or a valid --url.")
 	}
@@ -29,10 +29,25 @@ func judgeDNS(ctx context.Context, f *Facts) Verdict {
 			With("resolvers", strings.Join(d.Resolvers, ", ")).With("took", d.Took.Round(1e6))
 	}
 	if err := d.Err(); err != nil {
-		if proxy, _ := f.proxyFor(ep); proxy != nil {
-			return v(Warnf("%s does not resolve here, but MESH traffic goes through the proxy %s, which resolves it", d.Host, redactURL(proxy))).
+		route, rerr := f.Route()
+		var perr *mesh.ProxyError
+		if errors.As(rerr, &perr) {
+			// Where the name does not resolve here, the proxy is the way
+			// out, and it cannot be used: that is the first cause.
+			return v(Failf("%s does not resolve here, and the proxy setting cannot be used: %v", d.Host, rerr)).With("error", err).
+				Fix("Correct the proxy setting (%s): the proxy would resolve the name.", perr.From)
+		}
+		if route.Proxy != nil {
+			return v(Warnf("%s does not resolve here, but MESH traffic goes through the proxy %s (%s), which resolves it", d.Host, route.Proxy, route.Why)).
 				With("error", err).
 				Fix("Nothing to do if the proxy reaches MESH (see tcp.connect); otherwise check the proxy settings (HTTPS_PROXY, NO_PROXY).")
+		}
+		if route.Bypass != "" && f.Target.Proxy.Env.HTTPS != "" {
+			// A proxy is configured, and would resolve the name: the bypass
+			// is the cause.
+			return v(dnsFailure(d.Host, err)).With("route", route.Describe()).With("first cause", route.Why).
+				Fix("MESH traffic goes direct because %s, but this machine's DNS cannot resolve %s; the proxy (%s) would. Remove %q from %s, or ask your network team for direct access.",
+					route.Why, d.Host, f.Target.Proxy.Env.HTTPSVar, route.Bypass, f.Target.Proxy.Env.NoProxyVar)
 		}
 		return v(dnsFailure(d.Host, err))
 	}

@@ -3,8 +3,6 @@ package checks
 import (
 	"context"
 	"net"
-	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -28,9 +26,6 @@ type Options struct {
 	ClientVersion string
 	// Resolver resolves host names (default net.DefaultResolver).
 	Resolver *net.Resolver
-	// Proxy picks the proxy for MESH traffic (default
-	// http.ProxyFromEnvironment, as mesh.Client).
-	Proxy func(*http.Request) (*url.URL, error)
 	// Alias picks a keystore entry when the keystore holds several.
 	Alias string
 	// GeoIPDB is a GeoIP2/GeoLite2/DB-IP country database; SourceIP is the
@@ -38,7 +33,8 @@ type Options struct {
 	GeoIPDB  string
 	SourceIP string
 	// Getenv reads the environment (default os.Getenv), for checks that
-	// look at variables such as HTTPS_PROXY.
+	// look at variables of their own (the GeoIP database); the proxy
+	// variables come with the target (mesh.Target.Proxy).
 	Getenv func(string) string
 }
 
@@ -54,9 +50,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
-	}
-	if o.Proxy == nil {
-		o.Proxy = http.ProxyFromEnvironment
 	}
 	if o.ClientVersion == "" {
 		o.ClientVersion = "meshdoctor"

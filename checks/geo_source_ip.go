@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -37,7 +36,7 @@ var geoSourceIP = Check{
 		}
 		env := sourceIPEnv{
 			search:   geo.Search{Flag: f.Options.GeoIPDB, Getenv: getenv},
-			discover: geo.Discoverer{Services: services, DNS: geo.DefaultDNSMethods(), Proxy: f.Options.Proxy},
+			discover: geo.Discoverer{Services: services, DNS: geo.DefaultDNSMethods(), Proxy: f.Target.Proxy.Func()},
 			local: func(ctx context.Context, host string) ([]netip.Addr, error) {
 				return geo.LocalSource(ctx, f.Options.Resolver, host, 443)
 			},
@@ -311,21 +310,12 @@ func isLoopbackHost(h string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-// proxyFor names the proxy MESH traffic to host goes through (its address
-// only: a proxy URL may carry a password).
+// proxyFor names the proxy MESH traffic goes through (its address only).
 func proxyFor(f *Facts, host string) string {
-	if f.Options.Proxy == nil || host == "" {
-		return ""
+	if r, err := f.Route(); err == nil && r.Proxy != nil && host != "" {
+		return r.Proxy.Addr()
 	}
-	req, err := http.NewRequest(http.MethodGet, "https://"+host+"/", nil)
-	if err != nil {
-		return ""
-	}
-	u, err := f.Options.Proxy(req)
-	if err != nil || u == nil {
-		return ""
-	}
-	return u.Host
+	return ""
 }
 
 func methodOf(e geo.Egress, a netip.Addr) string {

@@ -188,11 +188,9 @@ func TestGeoSourceIPDiscovered(t *testing.T) {
 			env.discover = tt.disc
 			env.discover.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
 			var opts Options
-			if tt.proxy != "" {
-				pu, _ := url.Parse(tt.proxy)
-				opts.Proxy = http.ProxyURL(pu)
-			}
-			v := judge(t, tt.target, opts, env)
+			target := tt.target
+			target.Proxy = mesh.ProxySettings{URL: tt.proxy, Direct: tt.proxy == ""}
+			v := judge(t, target, opts, env)
 			tt.want.check(t, v)
 			for _, e := range v.Evidence {
 				if strings.Contains(e.Value, "secret-proxy-pw") {
@@ -211,10 +209,6 @@ func TestGeoSourceIPRunOffline(t *testing.T) {
 		t.Errorf("the check resolved a name with --source-ip given")
 		return nil, &net.OpError{Op: "dial", Err: os.ErrPermission}
 	}}
-	noProxy := func(*http.Request) (*url.URL, error) {
-		t.Errorf("the check asked for a proxy with --source-ip given")
-		return nil, nil
-	}
 	cs, err := Select([]string{"geo.source-ip"}, nil)
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("select: %v %v", cs, err)
@@ -222,7 +216,7 @@ func TestGeoSourceIPRunOffline(t *testing.T) {
 	env := map[string]string{"MESHDOCTOR_GEOIP_DB": d.country, "HOME": t.TempDir()}
 	for ip, status := range map[string]Status{geotest.GB: Pass, geotest.FR: Fail, "not-an-ip": Error} {
 		res := Run(context.Background(), intTarget, cs, Options{
-			SourceIP: ip, Resolver: noNet, Proxy: noProxy, Now: func() time.Time { return geoNow },
+			SourceIP: ip, Resolver: noNet, Now: func() time.Time { return geoNow },
 			Getenv: func(k string) string { return env[k] },
 		}, nil)
 		if res[0].Status != status {
@@ -286,10 +280,9 @@ func TestGeoSourceIPNAT(t *testing.T) {
 				Proxy: func(*http.Request) (*url.URL, error) { return nil, nil }}
 			env.local = func(context.Context, string) ([]netip.Addr, error) { return tt.local, nil }
 			var opts Options
-			if tt.proxy {
-				opts.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: "proxy.example:3128"})
-			}
-			v := judge(t, intTarget, opts, env)
+			target := intTarget
+			target.Proxy = mesh.ProxySettings{URL: "http://proxy.example:3128", Direct: !tt.proxy}
+			v := judge(t, target, opts, env)
 			tt.want.check(t, v)
 			if _, ok := v.Evidence.Get(tt.not); tt.not != "" && ok {
 				t.Errorf("evidence has %s: %v", tt.not, v.Evidence)

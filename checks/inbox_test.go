@@ -2,7 +2,6 @@ package checks
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,7 +36,8 @@ func TestInboxNearExpiryAndReports(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	res := runAtWith(t, target, Options{Proxy: func(*http.Request) (*url.URL, error) { return nil, nil }}, "mesh.inbox")
+	target.Proxy.Direct = true
+	res := runAtWith(t, target, Options{}, "mesh.inbox")
 	expect(t, res, "mesh.inbox", Warn, "2 message(s) waiting", "4.5 days of MESH's 5 days")
 	if r, _ := res["mesh.inbox"].Evidence.Get("reports"); !strings.Contains(r, "1 of the first 2 are REPORT") {
 		t.Errorf("reports evidence %q", r)

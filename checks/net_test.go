@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
+	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 	"github.com/meshdoctor/meshdoctor/sandbox"
@@ -58,31 +56,16 @@ func caFile(t *testing.T, h *pki.Hierarchy) string {
 }
 
 // listen starts a loopback listener that hands each connection to serve.
-func listen(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(c)
-		}
-	}()
-	return ln.Addr().String()
-}
+func listen(t *testing.T, serve func(net.Conn)) string { return proxytest.Serve(t, serve) }
 
 func runAt(t *testing.T, target mesh.Target, opts Options, only ...string) map[string]Result {
 	t.Helper()
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Second
 	}
-	opts.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+	if target.Proxy == (mesh.ProxySettings{}) {
+		target.Proxy.Direct = true // whatever this machine's HTTPS_PROXY
+	}
 	cs, err := Select(only, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -159,8 +142,8 @@ func TestFailingNetworks(t *testing.T) {
 		words  []string
 	}{
 		{"closed port", closed, "tcp.connect", Fail, []string{"refused", "port"}},
-		{"accepts and never speaks", silent, "tls.server", Fail, []string{"never answered", "443"}},
-		{"resets", resetter, "tls.server", Fail, []string{"closed the connection", "firewall"}},
+		{"accepts and never speaks", silent, "tls.server", Fail, []string{"stalled", "443"}},
+		{"resets", resetter, "tls.server", Fail, []string{"right after our ClientHello", "firewall"}},
 		{"plain HTTP on the TLS port", plainHTTP, "tls.server", Fail, []string{"does not speak TLS", "https"}},
 		{"TLS 1.0 only", tls10, "tls.server", Fail, []string{"TLS 1.1 or older", "TLS 1.2"}},
 		{"an HTML error page", http500, "mesh.handshake", Fail, []string{"internal error", "502 Proxy Error"}},
@@ -194,25 +177,7 @@ func (l *oneConn) Close() error   { return nil }
 func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
 
 // fakeDNS answers every question with NXDOMAIN, on loopback.
-func fakeDNS(t *testing.T) *net.Resolver {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetRcode(q, dns.RcodeNameError)
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	addr := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", addr)
-	}}
-}
+func fakeDNS(t *testing.T) *net.Resolver { return answerDNS(t, "") }
 
 func TestDNSFailuresAreExplained(t *testing.T) {
 	r := fakeDNS(t)

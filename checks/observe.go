@@ -1,13 +1,11 @@
 package checks
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -172,12 +170,16 @@ type Dial struct {
 
 // TCPFacts is what connecting found.
 type TCPFacts struct {
-	// Proxy is the HTTPS proxy MESH traffic goes through, when one applies;
-	// then Dials are to the proxy and ProxyAnswer is its reply to CONNECT.
-	Proxy       *url.URL
-	ProxyAnswer string
-	ProxyErr    error
-	Dials       []Dial
+	// Route is how MESH traffic goes: direct, or through which proxy and
+	// why; RouteErr is a proxy setting that cannot be used.
+	Route    mesh.ProxyRoute
+	RouteErr error
+	// Proxy is the route's proxy, when there is one; then Dials are to the
+	// proxy, Answer is its reply to CONNECT and ProxyErr why no tunnel.
+	Proxy    *mesh.Proxy
+	Answer   mesh.TunnelAnswer
+	ProxyErr error
+	Dials    []Dial
 	// Connected is the address (or proxy tunnel) the TLS handshake uses.
 	Connected string
 
@@ -188,6 +190,9 @@ type TCPFacts struct {
 func (t *TCPFacts) Err() error {
 	if t.Connected != "" {
 		return nil
+	}
+	if t.RouteErr != nil {
+		return t.RouteErr
 	}
 	if t.ProxyErr != nil {
 		return t.ProxyErr
@@ -215,10 +220,14 @@ func (h *handoff) take() net.Conn {
 	return c
 }
 
-// proxyFor says which proxy MESH traffic to ep would use.
-func (f *Facts) proxyFor(ep Endpoint) (*url.URL, error) {
-	req := &http.Request{Method: http.MethodConnect, URL: ep.URL, Host: ep.URL.Host, Header: http.Header{}}
-	return f.Options.Proxy(req)
+// Route is how MESH traffic goes from here: the target's proxy settings
+// (flags, profile, the environment's variables) judged for its host.
+func (f *Facts) Route() (mesh.ProxyRoute, error) {
+	ep, err := f.Endpoint()
+	if err != nil {
+		return mesh.ProxyRoute{}, err
+	}
+	return f.Target.Proxy.Route(ep.Scheme, ep.Host, ep.Port)
 }
 
 // TCP connects to the MESH host once: every resolved address at the same
@@ -232,13 +241,12 @@ func (f *Facts) TCP(ctx context.Context) *TCPFacts {
 			t.Dials = []Dial{{Err: err}}
 			return t
 		}
-		proxy, err := f.proxyFor(ep)
-		if err != nil {
-			t.ProxyErr = fmt.Errorf("proxy settings: %w", err)
+		t.Route, t.RouteErr = f.Route()
+		if t.RouteErr != nil {
 			return t
 		}
-		if proxy != nil {
-			t.Proxy = proxy
+		if t.Route.Proxy != nil {
+			t.Proxy = t.Route.Proxy
 			f.dialProxy(ctx, t, ep)
 			return t
 		}
@@ -300,82 +308,19 @@ func (f *Facts) TCP(ctx context.Context) *TCPFacts {
 
 // dialProxy connects to the proxy and asks it for a tunnel to ep.
 func (f *Facts) dialProxy(ctx context.Context, t *TCPFacts, ep Endpoint) {
-	port := t.Proxy.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[t.Proxy.Scheme]
-	}
-	addr := net.JoinHostPort(t.Proxy.Hostname(), port)
 	start := time.Now()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	t.Dials = []Dial{{Addr: addr, Took: time.Since(start), Err: err}}
+	c, ans, err := t.Proxy.Tunnel(ctx, ep.HostPort())
+	t.Answer = ans
+	t.Dials = []Dial{{Addr: t.Proxy.Addr(), Took: time.Since(start)}}
 	if err != nil {
-		return
-	}
-	if t.Proxy.Scheme == "https" {
-		tc := tls.Client(c, &tls.Config{ServerName: t.Proxy.Hostname(), MinVersion: tls.VersionTLS12})
-		if err := tc.HandshakeContext(ctx); err != nil {
-			c.Close()
-			t.ProxyErr = fmt.Errorf("TLS to the proxy %s: %w", addr, err)
-			return
+		var te *mesh.TunnelError
+		if errors.As(err, &te) && te.Kind == mesh.TunnelUnreachable {
+			t.Dials[0].Err = te.Err
 		}
-		c = tc
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	req := "CONNECT " + ep.HostPort() + " HTTP/1.1\r\nHost: " + ep.HostPort() + "\r\n"
-	if u := t.Proxy.User; u != nil {
-		// Proxy credentials go to the proxy only, never into the evidence.
-		req += "Proxy-Authorization: Basic " + basicAuth(u) + "\r\n"
-	}
-	req += "\r\n"
-	if _, err := io.WriteString(c, req); err != nil {
-		c.Close()
-		t.ProxyErr = fmt.Errorf("send CONNECT to the proxy %s: %w", addr, err)
+		t.ProxyErr = err
 		return
 	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		c.Close()
-		t.ProxyErr = fmt.Errorf("read the proxy's answer to CONNECT: %w", err)
-		return
-	}
-	resp.Body.Close()
-	t.ProxyAnswer = resp.Status
-	if resp.StatusCode != http.StatusOK {
-		c.Close()
-		t.ProxyErr = &ProxyRefusedError{Proxy: redactURL(t.Proxy), Status: resp.Status}
-		return
-	}
-	if br.Buffered() > 0 {
-		c.Close()
-		t.ProxyErr = errors.New("the proxy sent data before the tunnel was used")
-		return
-	}
-	t.conn, t.Connected = c, "tunnel to "+ep.HostPort()+" via "+addr
-}
-
-// ProxyRefusedError is a proxy that would not open a tunnel.
-type ProxyRefusedError struct {
-	Proxy  string
-	Status string
-}
-
-func (e *ProxyRefusedError) Error() string {
-	return fmt.Sprintf("the proxy %s refused the tunnel: %s", e.Proxy, e.Status)
-}
-
-// redactURL shows a proxy URL without its password.
-func redactURL(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	c := *u
-	if c.User != nil {
-		c.User = url.User(c.User.Username())
-	}
-	return c.String()
+	t.conn, t.Connected = c, "tunnel to "+ep.HostPort()+" via "+t.Proxy.Addr()
 }
 
 // TLSFacts is what the TLS handshake showed, kept even when it failed.
@@ -733,9 +678,4 @@ func (f *Facts) Close() {
 	for _, c := range closers {
 		c()
 	}
-}
-
-func basicAuth(u *url.Userinfo) string {
-	pw, _ := u.Password()
-	return base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pw))
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
 )
 
 var tcpConnect = Check{
@@ -33,31 +36,35 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 	}
 	evidence := func(v Verdict) Verdict {
 		v = v.With("port", ep.Port).With("attempts", strings.Join(attempts, "; "))
+		if t.RouteErr == nil {
+			v = v.With("route", t.Route.Describe())
+		}
+		for _, n := range t.Route.Notes {
+			v = v.With("proxy variables", n)
+		}
 		if t.Proxy != nil {
-			v = v.With("proxy", redactURL(t.Proxy)).With("proxy answer", t.ProxyAnswer)
+			v = v.With("proxy", t.Proxy.String()).With("proxy answer", firstNonEmpty(t.Answer.Status, "none"))
+			if len(t.Answer.Schemes) > 0 {
+				v = v.With("proxy offers", strings.Join(t.Answer.Schemes, ", "))
+			}
+			if t.Answer.Auth != "" {
+				v = v.With("authenticated with", t.Answer.Auth+" as "+t.Proxy.User)
+			}
+			if p := firstNonEmpty(t.Answer.Server, t.Answer.Via); p != "" {
+				v = v.With("proxy software", p)
+			}
 		}
 		return v
 	}
+	if t.RouteErr != nil {
+		return evidence(Failf("the proxy setting cannot be used: %v", t.RouteErr)).
+			Fix("Correct the proxy setting named above; meshdoctor does not guess what a value that does not parse meant (Go's own fallback would read the password's pieces as the proxy's name).")
+	}
 	if t.Proxy != nil {
-		var refused *ProxyRefusedError
-		switch {
-		case errors.As(t.ProxyErr, &refused):
-			v := evidence(Failf("%v", refused))
-			switch {
-			case strings.HasPrefix(refused.Status, "407"):
-				return v.Fix("The proxy wants credentials: put them in the proxy URL (HTTPS_PROXY=http://user:password@proxy:port) or ask your network team to allow %s without them.", ep.HostPort())
-			case strings.HasPrefix(refused.Status, "403"):
-				return v.Fix("The proxy's policy blocks %s: ask your network team to allow HTTPS (CONNECT) to it.", ep.HostPort())
-			}
-			return v.Fix("Ask your network team why the proxy refuses CONNECT to %s; or set NO_PROXY=%s if MESH is reachable directly.", ep.HostPort(), ep.Host)
-		case t.ProxyErr != nil:
-			return evidence(Failf("through the proxy: %v", t.ProxyErr)).
-				Fix("Check HTTPS_PROXY/NO_PROXY: the proxy %s could not be used.", redactURL(t.Proxy))
-		case t.Connected == "" && len(t.Dials) > 0:
-			return evidence(Failf("the proxy %s cannot be reached: %s", t.Dials[0].Addr, classifyNet(t.Dials[0].Err))).
-				Fix("Check HTTPS_PROXY: is the proxy's address and port right, and is it running?")
+		if t.ProxyErr != nil {
+			return evidence(proxyFailure(f, t, ep))
 		}
-		return evidence(Passf("through the proxy %s: %s", redactURL(t.Proxy), t.ProxyAnswer))
+		return evidence(Passf("through the proxy %s (%s): %s", t.Proxy.String(), t.Route.Why, t.Answer.Status))
 	}
 	if t.Connected != "" {
 		v := Passf("connected to %s", t.Connected)
@@ -81,6 +88,12 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 		}
 	}
 	v := evidence(Failf("cannot connect to %s port %s: %s", ep.Host, ep.Port, describeNetFailure(kind)))
+	if t.Route.Bypass != "" && kind != failRefused {
+		// The proxy would have carried it: the bypass is the cause.
+		return v.With("first cause", t.Route.Why).
+			Fix("MESH traffic goes direct because %s, but this network does not let it out directly (%s). Remove %q from %s so that MESH goes through the proxy (%s), or ask your network team to allow outbound TCP %s to %s.",
+				t.Route.Why, describeNetFailure(kind), t.Route.Bypass, f.Target.Proxy.Env.NoProxyVar, f.Target.Proxy.Env.HTTPSVar, ep.Port, ep.Host)
+	}
 	switch kind {
 	case failRefused:
 		return v.Fix("Nothing accepts connections on port %s there. Check the URL and port (MESH uses 443), or whether a local firewall rejects the connection.", ep.Port)
@@ -116,4 +129,84 @@ func joinAddrs(as []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// proxyFailure names why the proxy gave no tunnel, in the words a network
+// team uses, with what to ask them.
+func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
+	var te *mesh.TunnelError
+	if !errors.As(t.ProxyErr, &te) {
+		return Failf("through the proxy %s: %v", t.Proxy, t.ProxyErr).
+			Fix("Check the proxy setting (%s): the proxy %s could not be used.", t.Route.Why, t.Proxy)
+	}
+	p, target, from := t.Proxy.String(), ep.HostPort(), t.Route.Why
+	offers := strings.Join(te.Answer.Schemes, ", ")
+	windowsOnly := len(te.Answer.Schemes) > 0 && !offered(te.Answer.Schemes, "Basic")
+	creds := "set MESH_PROXY_USER (DOMAIN\\user for Windows sign-in) and MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)"
+	switch te.Kind {
+	case mesh.TunnelUnreachable:
+		var dns *net.DNSError
+		if errors.As(te.Err, &dns) {
+			return Failf("the proxy's name %s does not resolve here (from %s)", t.Proxy.Host, from).With("error", te.Err).
+				Fix("Check %s: the proxy's host name is misspelt, or this machine's DNS cannot see it. Ask your network team for the proxy's name and port.", from)
+		}
+		kind := classifyNet(te.Err)
+		return Failf("the proxy %s (from %s) cannot be reached: %s", t.Proxy.Addr(), from, describeNetFailure(kind)).With("error", te.Err).
+			Fix("Check %s: is the proxy's address and port right, and is it running? A firewall may also block this machine from the proxy.", from)
+	case mesh.TunnelTLS:
+		if te.NotTLS {
+			return Failf("the proxy %s speaks plain HTTP, but %s gives it as https://", t.Proxy.Addr(), from).
+				Fix("Use http:// for this proxy in %s (http://%s): the scheme is how to talk to the proxy, not what it carries; HTTPS to MESH still goes end to end through its CONNECT tunnel.", from, t.Proxy.Addr())
+		}
+		return Failf("TLS to the proxy %s failed: %v", t.Proxy.Addr(), te.Err).
+			Fix("The proxy is given as https:// (%s): check it really speaks TLS on that port, or use http:// as most proxies expect.", from)
+	case mesh.TunnelAuthRequired:
+		v := Failf("the proxy %s wants authentication (%s), offering %s; no credentials were given", p, te.Answer.Status, firstNonEmpty(offers, "no scheme"))
+		if windowsOnly && !offered(te.Answer.Schemes, "NTLM") {
+			return v.Fix("The proxy offers only Windows sign-in by Kerberos (Negotiate), which meshdoctor and MESH clients cannot answer. Ask your network team to exempt %s from proxy authentication (an allow-listed route for the MESH host), or to offer NTLM or Basic for it.", target)
+		}
+		if windowsOnly {
+			return v.Fix("The proxy wants Windows sign-in (%s). Ask your network team to exempt %s from proxy authentication (an allow-listed route for the MESH host, as MESH clients running as services need); or give an account for NTLM: %s.", offers, target, creds)
+		}
+		return v.Fix("Give the proxy's credentials: %s; or ask your network team to allow %s without them.", creds, target)
+	case mesh.TunnelAuthUnsupported:
+		return Failf("the proxy %s accepts only %s authentication, and would not take NTLM in it: Windows sign-in by Kerberos, which meshdoctor and MESH clients cannot give", p, offers).
+			Fix("Ask your network team to exempt %s from proxy authentication (an allow-listed route for the MESH host), or to offer NTLM for it.", target)
+	case mesh.TunnelAuthRefused:
+		domain := ""
+		if te.Answer.Auth != "Basic" && !strings.ContainsAny(t.Proxy.User, `\@`) {
+			domain = fmt.Sprintf(" For Windows sign-in the user usually needs its domain (DOMAIN\\%s).", t.Proxy.User)
+		}
+		return Failf("the proxy refused the credentials for user %s (%s authentication: %s)", t.Proxy.User, te.Answer.Auth, te.Answer.Status).
+			With("credentials from", firstNonEmpty(f.Source("proxy_password"), "MESH_PROXY_PASSWORD or the proxy URL")).
+			Fix("Check the proxy user and password (MESH_PROXY_USER and MESH_PROXY_PASSWORD, or the user information of %s).%s A locked or expired account is refused the same way. Or ask your network team to exempt %s from proxy authentication.",
+				from, domain, target)
+	case mesh.TunnelRefused:
+		v := Failf("the proxy %s refused the tunnel to %s: %s", p, target, te.Answer.Status)
+		if len(te.Answer.Body) > 0 {
+			v = v.With("proxy page", gist(te.Answer.Body))
+		}
+		switch code := te.Answer.Code; {
+		case code == 403:
+			return v.Fix("The proxy's policy blocks %s: ask your network team to allow HTTPS (CONNECT) to it, and to exempt it from SSL inspection (MESH needs mutual TLS end to end).", target)
+		case code == 502 || code == 503 || code == 504:
+			return v.Fix("The proxy could not reach %s itself (its DNS or its own firewall): ask your network team to allow the proxy out to TCP %s on %s.", target, ep.Port, ep.Host)
+		}
+		return v.Fix("Ask your network team why the proxy refuses CONNECT to %s; or set NO_PROXY=%s (or --no-proxy) if MESH is reachable directly.", target, ep.Host)
+	}
+	if classifyNet(te.Err) == failTimeout {
+		return Failf("the proxy %s took the connection but did not answer CONNECT to %s in time", p, target).With("error", te.Err).
+			Fix("The proxy is probably trying to reach %s itself and its own way out is dropped (a firewall upstream of the proxy). Ask your network team to allow the proxy out to TCP %s on %s.", target, ep.Port, ep.Host)
+	}
+	return Failf("through the proxy %s: %v", p, te).
+		Fix("The proxy's answer to CONNECT could not be read: check %s names an HTTP proxy.", from)
+}
+
+func offered(schemes []string, s string) bool {
+	for _, o := range schemes {
+		if strings.EqualFold(o, s) {
+			return true
+		}
+	}
+	return false
 }

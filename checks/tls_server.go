@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
 
@@ -49,13 +50,16 @@ func judgeTLSServer(ctx context.Context, f *Facts) Verdict {
 			Fix("--ca-bundle must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----): the environment's Spine root and SubCA, from the environment's page.")
 	}
 	if t.Err != nil && len(t.Presented) == 0 {
-		return v(tlsHandshakeFailure(t.Err, ep.HostPort()))
+		return v(tlsHandshakeFailure(f, t, ep))
+	}
+	if in := intercepted(f, t); in != nil {
+		return v(interceptionVerdict(f, in))
 	}
 	if t.VerifyErr != nil {
 		return v(verifyFailure(f, t))
 	}
 	if t.Err != nil && !clientCertAlert(remoteAlert(t.Err)) && !closedAfterClientCert(t) {
-		return v(tlsHandshakeFailure(t.Err, ep.HostPort()))
+		return v(tlsHandshakeFailure(f, t, ep))
 	}
 	leaf := t.Presented[0]
 	summary := fmt.Sprintf("%s presents %q, issued by %q, trusted", ep.Host, certName(leaf), leaf.Issuer.CommonName)
@@ -70,6 +74,14 @@ func judgeTLSServer(ctx context.Context, f *Facts) Verdict {
 		return v(Warnf("%s does not send its intermediate (sub-CA) certificate; it is trusted only because %s holds %q", ep.Host, bundle, leaf.Issuer.CommonName)).
 			Fix("Keep the environment's SubCA certificate in your CA bundle (NHS asks for both the root and the SubCA): clients that trust only the root will fail against this server.")
 	}
+	if catalogued, known := mesh.EndpointForURL(ep.Host); known && catalogued.Status != mesh.Retired {
+		if _, _, nhs := spineCAOfPresented(t.Presented); !nhs {
+			// Trusted through the bundle, yet not from a Spine CA that
+			// meshdoctor knows: never passed without saying so.
+			return v(Warnf("%s is trusted, but its certificate comes from %q, which is not an NHS Spine CA meshdoctor knows", ep.Host, leaf.Issuer.String())).
+				Fix("MESH's certificates come from NHS's Spine CAs. Unless NHS has announced a new CA, something between here and MESH is presenting its own certificate (SSL inspection): ask your network team to exempt %s from inspection.", strings.Join(exemptHosts(f), " and "))
+		}
+	}
 	if env := f.Target.Environment; env != "" && len(t.Chains) > 0 {
 		if ca, _, ok := spineCAOf(t.Chains[0]); ok && !ca.ServesEnvironment(string(env)) {
 			verdict.Status = Warn
@@ -82,8 +94,14 @@ func judgeTLSServer(ctx context.Context, f *Facts) Verdict {
 
 // tlsHandshakeFailure names a handshake that failed before any certificate
 // was seen.
-func tlsHandshakeFailure(err error, addr string) Verdict {
+func tlsHandshakeFailure(f *Facts, t *TLSFacts, ep Endpoint) Verdict {
+	err, addr := t.Err, ep.HostPort()
 	msg := err.Error()
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/" {
+		return Failf("something that is not MESH answered %s in plain HTTP (it does not speak TLS): a captive portal's or a firewall's block page, or a plain HTTP server", addr).With("error", msg).
+			Fix("A device between here and MESH intercepts the connection and answers it itself. Ask your network team to allow HTTPS (TCP %s) to %s untouched; if you gave the URL, check it is https on MESH's port.", ep.Port, ep.Host)
+	}
 	alert := remoteAlert(err)
 	v := Failf("TLS handshake with %s failed: %s", addr, msg).With("error", msg)
 	switch {
@@ -97,13 +115,36 @@ func tlsHandshakeFailure(err error, addr string) Verdict {
 		return v.With("alert", alertName(alert)).
 			Fix("The server ended the handshake with the alert %q before showing its certificate. Check the URL; if it persists, send this report to the service desk.", alertName(alert))
 	}
+	sni := ep.Host
+	if ep.Addr.IsValid() {
+		sni = "(none: the URL names an IP address)"
+	}
+	via := ""
+	if route, _ := f.Route(); route.Proxy != nil {
+		via = " (through the proxy " + route.Proxy.String() + ")"
+	}
 	switch classifyNet(err) {
 	case failTimeout:
-		return Failf("%s accepted the TCP connection but never answered the TLS handshake", addr).With("error", msg).
-			Fix("Something listens on that port but does not speak TLS back: a firewall or proxy holding the connection, or the wrong port. MESH is https on port 443.")
+		stage, got := "waiting for the server's first flight (ServerHello, certificate)", "no answer (ServerHello and certificate) came back"
+		if len(t.Presented) > 0 {
+			stage, got = "after the server's certificate, waiting for it to finish the handshake", "the server's certificate came, but the handshake never finished"
+			if t.Requested && t.ClientCert != nil {
+				stage = "after we sent our client certificate, waiting for the server to finish the handshake"
+			}
+		}
+		return Failf("the TLS handshake with %s stalled: our ClientHello went out%s, and %s within %s", addr, via, got, t.Took.Round(time.Millisecond)).
+			With("error", msg).With("stalled at", stage).With("server name sent (SNI)", sni).
+			Fix("The TCP connection opened, so a device on the path is holding or dropping the TLS handshake: an inspection device or IPS deciding on it, or a path that drops large packets (the certificate flights are the first large packets: an MTU / path-MTU-discovery black hole on a VPN or tunnel). Ask your network team to check their firewall or proxy logs for TLS to %s (server name %s), and to allow ICMP 'fragmentation needed' / check the MTU on the path. (Or it is not a TLS port: MESH is https on 443.)", addr, ep.Host)
 	case failReset, failClosed:
-		return Failf("%s closed the connection during the TLS handshake", addr).With("error", msg).
-			Fix("Something between here and MESH drops TLS connections: a firewall or a TLS-inspecting proxy. Ask your network team to let TLS to %s through untouched (MESH needs mutual TLS end to end).", addr)
+		what := map[netFailure]string{failReset: "reset", failClosed: "closed"}[classifyNet(err)]
+		if ep.Addr.IsValid() {
+			return Failf("the connection to %s was %s right after our ClientHello%s: a firewall or proxy rejecting TLS to it", addr, what, via).
+				With("error", msg).With("failed at", "after our ClientHello, before any server answer").
+				Fix("Something between here and MESH drops TLS connections: a firewall or a TLS-inspecting proxy. Ask your network team to let TLS to %s through untouched (MESH needs mutual TLS end to end); use MESH's host name, not an address.", addr)
+		}
+		return Failf("the connection to %s was %s right after our ClientHello, which named the server %s (SNI)%s: a firewall filtering on the server name", addr, what, sni, via).
+			With("error", msg).With("server name the firewall saw", sni).With("failed at", "after our ClientHello, before any server answer").
+			Fix("A firewall or proxy between here and MESH blocks TLS by the server name in the ClientHello (URL/SNI filtering, application control, or an inspection policy). Ask your network team to allow TLS to %s with server name %s, and to exempt it from SSL inspection (MESH needs mutual TLS end to end).", addr, ep.Host)
 	}
 	return v.Fix("Check the URL and the network path; run with -v for the evidence.")
 }

@@ -49,18 +49,23 @@ type TargetConfig struct {
 	// Name is the value of ?target= and of the instance label.
 	Name string `yaml:"name"`
 	// Profile is a --profile file; the fields below override it.
-	Profile   string            `yaml:"profile"`
-	Env       string            `yaml:"env"`
-	Route     string            `yaml:"route"`
-	URL       string            `yaml:"url"`
-	Mailbox   string            `yaml:"mailbox"`
-	Keystore  string            `yaml:"keystore"`
-	Alias     string            `yaml:"alias"`
-	Cert      string            `yaml:"cert"`
-	Key       string            `yaml:"key"`
-	CABundle  string            `yaml:"ca_bundle"`
-	Recipient string            `yaml:"recipient"`
-	Workflow  string            `yaml:"workflow"`
+	Profile   string `yaml:"profile"`
+	Env       string `yaml:"env"`
+	Route     string `yaml:"route"`
+	URL       string `yaml:"url"`
+	Mailbox   string `yaml:"mailbox"`
+	Keystore  string `yaml:"keystore"`
+	Alias     string `yaml:"alias"`
+	Cert      string `yaml:"cert"`
+	Key       string `yaml:"key"`
+	CABundle  string `yaml:"ca_bundle"`
+	Recipient string `yaml:"recipient"`
+	Workflow  string `yaml:"workflow"`
+	// Proxy is the HTTP proxy to reach MESH through (http://[user@]host:port),
+	// or "none"; default the exporter's HTTPS_PROXY and NO_PROXY. ProxyUser
+	// authenticates to it, with secrets.proxy_password.
+	Proxy     string            `yaml:"proxy"`
+	ProxyUser string            `yaml:"proxy_user"`
 	Secrets   SecretsConfig     `yaml:"secrets"`
 	Modules   []string          `yaml:"modules"`
 	Labels    map[string]string `yaml:"labels"`
@@ -73,6 +78,7 @@ type SecretsConfig struct {
 	MailboxPassword  *SecretRef `yaml:"mailbox_password"`
 	SharedKey        *SecretRef `yaml:"shared_key"`
 	KeystorePassword *SecretRef `yaml:"keystore_password"`
+	ProxyPassword    *SecretRef `yaml:"proxy_password"`
 }
 
 // SecretRef is {env: NAME} or {file: PATH}.
@@ -372,6 +378,22 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	if t.Keystore != "" && (t.CertFile != "" || t.KeyFile != "") {
 		return nil, errors.New("give either a keystore or a cert and key, not both")
 	}
+	switch p := strings.TrimSpace(tc.Proxy); strings.ToLower(p) {
+	case "":
+	case "none", "direct":
+		t.Proxy, sources["proxy"] = mesh.ProxySettings{Direct: true, Source: "exporter config"}, "exporter config"
+	default:
+		px, err := mesh.ParseProxy(p, "proxy")
+		if err != nil {
+			return nil, err
+		}
+		if pw, _ := px.URL().User.Password(); pw != "" {
+			return nil, errors.New("proxy: carries a password: give it as secrets.proxy_password ({env: NAME} or {file: PATH})")
+		}
+		t.Proxy, sources["proxy"] = mesh.ProxySettings{URL: p, Source: "exporter config"}, "exporter config"
+	}
+	t.Proxy.Env = mesh.ReadProxyEnv(getenv)
+	set(&t.Proxy.User, tc.ProxyUser, "proxy_user")
 	if _, err := t.BaseURL(); err != nil {
 		return nil, err
 	}
@@ -383,6 +405,7 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 		{tc.Secrets.MailboxPassword, &t.Credentials.Password, "mailbox_password", "password"},
 		{tc.Secrets.SharedKey, &t.Credentials.SharedKey, "shared_key", "shared_key"},
 		{tc.Secrets.KeystorePassword, &t.KeystorePassword, "keystore_password", "keystore_password"},
+		{tc.Secrets.ProxyPassword, &t.Proxy.Password, "proxy_password", "proxy_password"},
 	} {
 		if s.ref == nil {
 			continue

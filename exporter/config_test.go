@@ -32,6 +32,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"roundtrip without workflow", strings.Replace(good, "    workflow: TEST_WORKFLOW2\n", "", 1) + "    modules: [roundtrip]\n", "needs a workflow"},
 		{"bad env", strings.Replace(good, "    url: ", "    env: staging\n    url: ", 1), "env:"},
 		{"bad duration", good + "modules:\n  roundtrip: {min_interval: often}\n", `"often" is not a duration`},
+		{"proxy password inline", good + "    proxy: http://alice:" + testPassword + "@proxy:3128\n", "secrets.proxy_password"},
+		{"proxy that does not parse", good + "    proxy: http://alice:pa/" + testPassword + "@proxy:3128\n", "percent-encode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadFile(w.writeConfig(t, "targets:\n"+tc.config), w.getenv)
@@ -100,6 +102,29 @@ func TestConfigDefaultsAndProfile(t *testing.T) {
 	}
 	if time.Duration(l.RoundTrip.MinInterval) != defaultMinInterval {
 		t.Error("no default min_interval")
+	}
+}
+
+// TestConfigProxy: a target names its proxy, the user and the password by
+// reference; the exporter's own HTTPS_PROXY is the default.
+func TestConfigProxy(t *testing.T) {
+	w := newWorld(t)
+	cfg := "targets:\n  - name: p\n    profile: " + w.files.Profile + "\n    proxy: http://proxy.trust:8080\n    proxy_user: TRUST\\alice\n    secrets: {proxy_password: {env: MB_PASSWORD}}\n" +
+		"  - name: d\n    profile: " + w.files.Profile + "\n    proxy: none\n"
+	l, err := LoadFile(w.writeConfig(t, cfg), w.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := l.Target("p")
+	r, err := p.Mesh.Proxy.Route("https", "msg.intspineservices.nhs.uk", "443")
+	if err != nil || r.Proxy.String() != `http://TRUST\alice@proxy.trust:8080` || !r.Proxy.HasCredentials() {
+		t.Errorf("route %v %v", r.Describe(), err)
+	}
+	if p.Sources["proxy_password"] == "" {
+		t.Error("the proxy password's source is not named")
+	}
+	if d, _ := l.Target("d"); !d.Mesh.Proxy.Direct {
+		t.Errorf("proxy: none gives %+v", d.Mesh.Proxy)
 	}
 }
 

@@ -96,6 +96,11 @@ type Config struct {
 	// proxy, return nil, nil. Through a proxy the client certificate is
 	// still presented: TLS runs end to end inside the CONNECT tunnel.
 	Proxy func(*http.Request) (*url.URL, error)
+	// ProxySettings choose the route when Proxy is nil: nil reads the
+	// environment's proxy variables (HTTPS_PROXY, NO_PROXY) with this
+	// package's parser, which refuses in words a value that does not parse
+	// and answers NTLM as well as Basic proxy authentication.
+	ProxySettings *ProxySettings
 	// Clock gives the token timestamps (default time.Now).
 	Clock func() time.Time
 	// ClientVersion is sent as mex-ClientVersion on the handshake (default
@@ -194,7 +199,9 @@ func NewClient(cfg Config) (*Client, error) {
 
 	rt := cfg.Transport
 	if rt == nil {
-		c.own = newTransport(cfg, scheme == "https")
+		if c.own, err = newTransport(cfg, scheme, host); err != nil {
+			return nil, err
+		}
 		rt = c.own
 	}
 	c.hc = &http.Client{
@@ -265,17 +272,28 @@ func isLoopback(host string) bool {
 // settings, more idle connections per host, and no transparent
 // decompression (Download inflates gzip itself, so callers see exactly what
 // MESH sent).
-func newTransport(cfg Config, useTLS bool) *http.Transport {
-	proxy := cfg.Proxy
-	if proxy == nil {
-		proxy = http.ProxyFromEnvironment
+func newTransport(cfg Config, scheme, host string) (*http.Transport, error) {
+	useTLS := scheme == "https"
+	dial := (&net.Dialer{
+		Timeout:   30 * time.Second,
+		KeepAlive: 30 * time.Second,
+	}).DialContext
+	if cfg.Proxy == nil {
+		settings := cfg.ProxySettings
+		if settings == nil {
+			settings = &ProxySettings{}
+		}
+		tunnel, err := settings.Dialer(scheme + "://" + host)
+		if err != nil {
+			return nil, fmt.Errorf("mesh: proxy: %w", err)
+		}
+		if tunnel != nil {
+			dial = tunnel
+		}
 	}
 	t := &http.Transport{
-		Proxy: proxy,
-		DialContext: (&net.Dialer{
-			Timeout:   30 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:               cfg.Proxy,
+		DialContext:         dial,
 		ForceAttemptHTTP2:   useTLS,
 		MaxIdleConns:        100,
 		MaxIdleConnsPerHost: 32,
@@ -299,7 +317,7 @@ func newTransport(cfg Config, useTLS bool) *http.Transport {
 	if cfg.TLS != nil {
 		t.TLSClientConfig = PresentAlways(cfg.TLS.Clone())
 	}
-	return t
+	return t, nil
 }
 
 // PresentAlways makes the client send its certificate even when it is not

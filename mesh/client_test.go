@@ -68,7 +68,7 @@ func TestClientConfigDefaults(t *testing.T) {
 	}
 	tr := c.own
 	if tr == nil || tr.MaxIdleConnsPerHost < 16 || !tr.ForceAttemptHTTP2 || !tr.DisableCompression ||
-		tr.TLSHandshakeTimeout != 30*time.Second || tr.Proxy == nil {
+		tr.TLSHandshakeTimeout != 30*time.Second || tr.DialContext == nil {
 		t.Errorf("transport not tuned: %+v", tr)
 	}
 	c, err = NewClient(Config{BaseURL: "http://127.0.0.1:1", Credentials: clCreds(clSender), MaxRetries: -1, Timeout: -1, APIVersion: 1})

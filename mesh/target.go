@@ -43,6 +43,9 @@ type Target struct {
 	// CABundle is a PEM file of the CAs that issue MESH's server
 	// certificates; the system roots when empty.
 	CABundle string
+	// Proxy says how MESH is reached: the environment's proxy variables,
+	// an explicit proxy, or directly.
+	Proxy ProxySettings
 }
 
 // Profile is a saved Target, as JSON. Relative file names are read from the
@@ -62,6 +65,10 @@ type Profile struct {
 	ClientKey        string `json:"client_key,omitempty"`
 	Keystore         string `json:"keystore,omitempty"`
 	KeystorePassword string `json:"keystore_password,omitempty"`
+	// Proxy is the HTTP proxy MESH is reached through, instead of the
+	// environment's HTTPS_PROXY; "none" (or "direct") for no proxy. It
+	// carries no password: that is MESH_PROXY_PASSWORD's.
+	Proxy string `json:"proxy,omitempty"`
 }
 
 // maxProfile bounds a profile file: a real one is a few hundred bytes.
@@ -104,7 +111,7 @@ func profileError(err error) string {
 		return fmt.Sprintf("want a JSON object, not a JSON %s", typ.Value)
 	}
 	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return "unknown setting " + msg + " (the settings are url, environment, route, mailbox, password, shared_key, recipient, workflow, ca_bundle, client_cert, client_key, keystore, keystore_password)"
+		return "unknown setting " + msg + " (the settings are url, environment, route, mailbox, password, shared_key, recipient, workflow, ca_bundle, client_cert, client_key, keystore, keystore_password, proxy)"
 	}
 	return err.Error()
 }
@@ -143,6 +150,20 @@ func LoadProfile(path string) (Target, error) {
 		CertFile:         rel(p.ClientCert),
 		KeyFile:          rel(p.ClientKey),
 		CABundle:         rel(p.CABundle),
+	}
+	switch strings.ToLower(strings.TrimSpace(p.Proxy)) {
+	case "":
+	case "none", "direct":
+		t.Proxy = ProxySettings{Direct: true, Source: "profile " + path}
+	default:
+		px, err := ParseProxy(p.Proxy, `"proxy"`)
+		if err != nil {
+			return Target{}, fmt.Errorf("profile %s: %w", path, err)
+		}
+		if px.password != "" {
+			return Target{}, fmt.Errorf(`profile %s: "proxy" carries a password: keep it out of the profile and set MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)`, path)
+		}
+		t.Proxy = ProxySettings{URL: p.Proxy, Source: "profile " + path}
 	}
 	if p.Environment != "" {
 		if t.Environment, err = ParseEnvironment(p.Environment); err != nil {

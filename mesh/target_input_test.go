@@ -77,3 +77,38 @@ func TestLoadProfileSaysWhatIsWrong(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileProxy: a profile may name the proxy (or "none"), never its
+// password.
+func TestProfileProxy(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		proxy  string
+		want   ProxySettings
+		errHas string
+	}{
+		{"http://alice@proxy.trust.nhs.uk:8080", ProxySettings{URL: "http://alice@proxy.trust.nhs.uk:8080"}, ""},
+		{"none", ProxySettings{Direct: true}, ""},
+		{"http://alice:Secr3t-pw@proxy:8080", ProxySettings{}, "carries a password"},
+		{"http://alice:Secr/3t@proxy:8080", ProxySettings{}, "percent-encode"},
+	} {
+		p := filepath.Join(dir, "p.json")
+		if err := os.WriteFile(p, []byte(`{"url": "https://127.0.0.1:8700", "mailbox": "X26ABC1", "proxy": "`+tt.proxy+`"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tg, err := LoadProfile(p)
+		if tt.errHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.errHas) || strings.Contains(err.Error(), "Secr") {
+				t.Errorf("%q: error %v, want %q without the password", tt.proxy, err, tt.errHas)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tt.proxy, err)
+		}
+		tt.want.Source = "profile " + p
+		if tg.Proxy != tt.want {
+			t.Errorf("%q: %+v, want %+v", tt.proxy, tg.Proxy, tt.want)
+		}
+	}
+}

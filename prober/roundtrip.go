@@ -136,6 +136,7 @@ func NewRoundTrip(t mesh.Target, opts RoundTripOptions) (*RoundTrip, error) {
 		return nil, &ConfigError{err}
 	}
 	cfg.BaseURL = base
+	cfg.ProxySettings = &t.Proxy
 	cfg.Credentials = t.Credentials
 	cfg.ChunkSize = opts.Chunk
 	cfg.ClientVersion = opts.ClientVersion

@@ -96,7 +96,7 @@ type config struct {
 
 func effectiveConfig(t Target) config {
 	c := config{Target: t, Secrets: map[string]string{}}
-	for _, name := range []string{"password", "shared_key", "keystore_password"} {
+	for _, name := range []string{"password", "shared_key", "keystore_password", "proxy_password"} {
 		if from, ok := t.Sources[name]; ok {
 			c.Secrets[name] = "set, from " + from
 		} else {

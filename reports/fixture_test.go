@@ -24,9 +24,11 @@ const (
 	secretKeystore = "ks-Fixture-d41d8c"
 	secretHMAC     = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	secretKeyBody  = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+	// secretProxy has the characters that break a proxy URL unescaped.
+	secretProxy = "px-Fix/ture#?@:%"
 )
 
-var secretValues = []string{secretPassword, secretShared, secretKeystore, secretHMAC, secretKeyBody}
+var secretValues = []string{secretPassword, secretShared, secretKeystore, secretHMAC, secretKeyBody, secretProxy}
 
 // fixtureRun is a run with every status, evidence, remediation, text that
 // needs escaping in each format, and secrets where they must not be shown.
@@ -38,6 +40,9 @@ func fixtureRun() *Run {
 		Credentials: mesh.Credentials{Mailbox: "X26ABC1", Password: secretPassword, SharedKey: secretShared},
 		Keystore:    "/etc/mesh/int.p12", KeystorePassword: secretKeystore,
 		CABundle: "/etc/mesh/nhs-int-ca-bundle.pem",
+		Proxy: mesh.ProxySettings{User: `TRUST\alice`, Password: secretProxy, Env: mesh.ReadProxyEnv(func(k string) string {
+			return map[string]string{"HTTPS_PROXY": "http://proxy.trust.nhs.uk:8080", "NO_PROXY": "localhost"}[k]
+		})},
 	}
 	sources := map[string]string{
 		"mailbox": "--mailbox", "password": "MESH_MAILBOX_PASSWORD", "shared_key": "MESH_SHARED_KEY_FILE /run/secrets/mesh-key",
@@ -62,6 +67,7 @@ func fixtureRun() *Run {
 				// A careless check: the real token, and the password itself.
 				"token sent", "NHSMESH X26ABC1:5b4e3a2c-1d0f:1:202611290600:"+secretHMAC,
 				"password echoed", secretPassword,
+				"proxy password echoed", secretProxy,
 			), Duration: 1234567 * time.Nanosecond},
 		{ID: "dns.resolve", Title: "The MESH host name resolves", Status: checks.Warn,
 			Summary:     "msg.intspineservices.nhs.uk resolves, but only to IPv6 <::1> & nothing else",

@@ -58,6 +58,9 @@ type Target struct {
 	ClientCert  string `json:"client_cert,omitempty"`
 	ClientKey   string `json:"client_key,omitempty"`
 	CABundle    string `json:"ca_bundle,omitempty"`
+	// Proxy is the route to MESH: "direct (…)" or "through the proxy
+	// http://user@host:port (HTTPS_PROXY)"; never a password.
+	Proxy string `json:"proxy,omitempty"`
 	// Sources maps a setting's name to where it came from
 	// ("password": "MESH_MAILBOX_PASSWORD").
 	Sources map[string]string `json:"sources,omitempty"`
@@ -106,6 +109,11 @@ func NewTarget(t mesh.Target, sources map[string]string) Target {
 	}
 	if base, err := t.BaseURL(); err == nil {
 		out.BaseURL = base
+		if r, err := t.Proxy.RouteTo(base); err == nil {
+			out.Proxy = r.Describe()
+		} else {
+			out.Proxy = err.Error() // names the variable, never its value
+		}
 	}
 	for name, value := range map[string]string{
 		"password": t.Credentials.Password, "shared_key": t.Credentials.SharedKey, "keystore_password": t.KeystorePassword,
@@ -120,6 +128,9 @@ func NewTarget(t mesh.Target, sources map[string]string) Target {
 			out.secrets = append(out.secrets, pw)
 		}
 	}
+	// The proxy's password, and any proxy value carrying user information
+	// (whole, and its likely password when it does not parse).
+	out.secrets = append(out.secrets, t.Proxy.Secrets()...)
 	sort.Strings(out.secrets)
 	out.certs = readCertificates(t)
 	return out

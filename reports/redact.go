@@ -347,7 +347,7 @@ func (r *Run) redacted(rd *Redactor) *Run {
 func (r *Run) mapTexts(fn func(string) string) *Run {
 	c := *r
 	t := &c.Target
-	for _, s := range []*string{&t.URL, &t.BaseURL, &t.Mailbox, &t.Recipient, &t.Workflow, &t.Keystore, &t.ClientCert, &t.ClientKey, &t.CABundle} {
+	for _, s := range []*string{&t.URL, &t.BaseURL, &t.Proxy, &t.Mailbox, &t.Recipient, &t.Workflow, &t.Keystore, &t.ClientCert, &t.ClientKey, &t.CABundle} {
 		*s = fn(*s)
 	}
 	c.Checks = make([]checks.Result, len(r.Checks))

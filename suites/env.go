@@ -73,7 +73,11 @@ func newEnv(o Options, hard context.Context) (*env, error) {
 		e.runID = newRunID(time.Now())
 	}
 	// One transport for every client, watched by one observer.
-	e.obs = &observer{next: mesh.NewTransport(mesh.Config{BaseURL: base, TLS: o.TLS})}
+	tr, err := mesh.NewTransport(mesh.Config{BaseURL: base, TLS: o.TLS, ProxySettings: &o.Target.Proxy})
+	if err != nil {
+		return nil, &ConfigError{Msg: err.Error()}
+	}
+	e.obs = &observer{next: tr}
 	mk := func(c mesh.Credentials, version int, timeout time.Duration, retries int) (*mesh.Client, error) {
 		return mesh.NewClient(mesh.Config{
 			BaseURL:       base,

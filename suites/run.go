@@ -306,7 +306,7 @@ func preflight(ctx context.Context, o Options) preflightResult {
 	}
 	tlsCfg.VerifyConnection = chainVerify(tlsCfg.VerifyConnection, ev.see)
 	c, err := mesh.NewClient(mesh.Config{BaseURL: base, Credentials: o.Target.Credentials, TLS: tlsCfg,
-		MaxRetries: -1, Timeout: max(o.Timeout, 10*time.Second), ClientVersion: "meshdoctor-conform"})
+		MaxRetries: -1, Timeout: max(o.Timeout, 10*time.Second), ClientVersion: "meshdoctor-conform", ProxySettings: &o.Target.Proxy})
 	if err != nil {
 		return preflightResult{err: err}
 	}

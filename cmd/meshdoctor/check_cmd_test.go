@@ -66,7 +66,7 @@ func TestCheckDiagnosesEverySandboxFault(t *testing.T) {
 		{"clock-skew", nil, "auth.clock", "fail", []string{"clock", "ntp"}},
 		{"reject-token", nil, "mesh.handshake", "fail", []string{"403", "shared key"}},
 		{"slow", []string{"--timeout", "500ms"}, "mesh.handshake", "fail", []string{"did not answer", "in time"}},
-		{"reset", nil, "tls.server", "fail", []string{"closed the connection", "firewall"}},
+		{"reset", nil, "tls.server", "fail", []string{"reset right after", "firewall"}},
 		{"http-500", nil, "mesh.handshake", "fail", []string{"internal error", "server's fault"}},
 		{"tls10-only", nil, "tls.server", "fail", []string{"tls 1.1 or older", "tls 1.2"}},
 		{"expiring-client-cert", nil, "cert.client", "warn", []string{"expires in 4 days", "renew"}},
@@ -155,6 +155,11 @@ func TestCheckUsageErrors(t *testing.T) {
 		{"sandbox and target", nil, []string{"check", "--sandbox", "--env", "int"}, "drop the target flags"},
 		{"sandbox port out of range", nil, []string{"sandbox", "--listen", "127.0.0.1:99999"}, "port"},
 		{"run refuses live", secrets, []string{"run", "--env", "live", "--mailbox", "X26ABC1"}, "--allow-live"},
+		{"proxy password on the command line", secrets, []string{"check", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://alice:hunter22@proxy:3128"}, "MESH_PROXY_PASSWORD"},
+		{"proxy that does not parse", secrets, []string{"conform", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://alice:hun/ter22@proxy:3128"}, "percent-encode"},
+		{"proxy and no proxy", secrets, []string{"roundtrip", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://proxy:3128", "--no-proxy"}, "contradict"},
+		{"SOCKS proxy", secrets, []string{"run", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "socks5://proxy:1080"}, "SOCKS"},
+		{"unreadable proxy password file", map[string]string{"MESH_MAILBOX_PASSWORD": "pw", "MESH_SHARED_KEY": "key", "MESH_PROXY_PASSWORD_FILE": filepath.Join(dir, "nope")}, []string{"check", "--env", "int", "--mailbox", "X26ABC1"}, "MESH_PROXY_PASSWORD_FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +169,9 @@ func TestCheckUsageErrors(t *testing.T) {
 			}
 			if !strings.Contains(r.stderr, tt.contains) {
 				t.Fatalf("stderr lacks %q: %s", tt.contains, r.stderr)
+			}
+			if strings.Contains(r.stderr, "hunter22") || strings.Contains(r.stderr, "hun/ter22") {
+				t.Fatalf("stderr repeats a password: %s", r.stderr)
 			}
 			if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); lines > 0 || strings.Contains(r.stderr, "goroutine") {
 				t.Fatalf("want one line, got:\n%s", r.stderr)

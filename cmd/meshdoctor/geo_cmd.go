@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/checks"
 	"github.com/meshdoctor/meshdoctor/geo"
+	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
 
@@ -223,7 +224,10 @@ func (a *app) geoUpdate(ctx context.Context, rawURL, dir, caBundle string) error
 		}
 		dir = d
 	}
-	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}, TLSHandshakeTimeout: 30 * time.Second}
+	// The proxy variables as meshdoctor reads them for MESH (a value that
+	// does not parse is refused in words, never guessed at).
+	proxy := mesh.ProxySettings{Env: mesh.ReadProxyEnv(a.getenv)}
+	tr := &http.Transport{Proxy: proxy.Func(), TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}, TLSHandshakeTimeout: 30 * time.Second}
 	if caBundle != "" {
 		// Extra CAs: the system's roots still serve DB-IP itself.
 		data, err := pki.ReadFile(caBundle, "CA bundle")

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/pki"
 	"github.com/meshdoctor/meshdoctor/sandbox"
 )
@@ -415,4 +416,60 @@ func TestReportWriteFailsAfterTheRun(t *testing.T) {
 	if err != nil || after.Mode() != before.Mode() || !os.SameFile(before, after) {
 		t.Errorf("%s was replaced: %v %v", full, after, err)
 	}
+}
+
+// A proxy password with every character that breaks a proxy URL.
+const testProxyPassword = "Pr0xy/Secr3t#?@:%pw"
+
+// TestNoProxySecretInAnyOutput: proxy credentials, with awkward
+// characters, never show in any output or the bundle: through a proxy that
+// takes them, one that refuses them, and a proxy variable that does not
+// parse (which Go's own parser would have turned into a proxy named after
+// the password's pieces).
+func TestNoProxySecretInAnyOutput(t *testing.T) {
+	env, key := secretTarget(t, false)
+	proxy := proxytest.Start(t, proxytest.Config{Schemes: []string{"Basic"}, User: "alice", Password: testProxyPassword, CloseAfter407: true})
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range env {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	via := []string{"--proxy", "http://alice@" + proxy.Addr}
+	good := with(map[string]string{"MESH_PROXY_PASSWORD": testProxyPassword})
+	wrongPW := "Wr0ng/pr0xy#?@:%pw"
+	wrong := with(map[string]string{"MESH_PROXY_PASSWORD": wrongPW})
+	badValue := "http://alice:" + testProxyPassword + "@proxy.invalid:3128"
+	bad := with(map[string]string{"HTTPS_PROXY": badValue, "MESH_URL": "https://192.0.2.1"})
+	secrets := append([]string{testProxyPassword, wrongPW, badValue, "Secr3t", testKeystorePass}, key...)
+	for _, command := range [][]string{
+		{"check", "--skip", "geo"},
+		{"run", "--skip", "geo", "--poll-interval", "20ms", "--suite-timeout", "10s"},
+		{"conform", "--poll-interval", "20ms", "--timeout", "10s"},
+	} {
+		t.Run(command[0]+", through a Basic proxy", func(t *testing.T) {
+			testNoSecret(t, command, via, good, exitOK, secrets)
+		})
+	}
+	if proxy.Tunnels.Load() == 0 {
+		t.Fatal("nothing went through the proxy")
+	}
+	t.Run("check, credentials refused", func(t *testing.T) {
+		testNoSecret(t, []string{"check", "--skip", "geo"}, via, wrong, exitFailed, secrets)
+		r := runCLI(t, wrong, append([]string{"check", "--only", "tcp"}, via...)...)
+		if !strings.Contains(r.stdout, "the proxy refused the credentials for user alice") {
+			t.Errorf("the refusal is not named:\n%s", r.stdout)
+		}
+	})
+	t.Run("check, a proxy variable that does not parse", func(t *testing.T) {
+		testNoSecret(t, []string{"check", "--only", "tcp"}, nil, bad, exitFailed, secrets)
+		r := runCLI(t, bad, "check", "--only", "tcp")
+		if !strings.Contains(r.stdout, "percent-encode special characters in the proxy password") || strings.Contains(r.stdout, "http:80") {
+			t.Errorf("the bad value is not explained:\n%s", r.stdout)
+		}
+	})
 }

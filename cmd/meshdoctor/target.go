@@ -22,15 +22,21 @@ type targetFlags struct {
 	keystore, cert, key, caBundle     string
 	alias                             string
 	allowLive                         bool
+	proxy                             string
+	noProxy                           bool
 }
 
 const targetEnvHelp = `Configuration: flags, then environment variables, then --profile, then the
 environment's defaults. Secrets come only from the environment (or a file named by the
-*_FILE variant): MESH_MAILBOX_PASSWORD, MESH_SHARED_KEY, MESH_KEYSTORE_PASSWORD.
+*_FILE variant): MESH_MAILBOX_PASSWORD, MESH_SHARED_KEY, MESH_KEYSTORE_PASSWORD,
+MESH_PROXY_PASSWORD.
 Other variables: MESH_PROFILE, MESH_ENV, MESH_ROUTE, MESH_URL, MESH_MAILBOX_ID,
 MESH_RECIPIENT, MESH_WORKFLOW_ID, MESH_KEYSTORE, MESH_KEYSTORE_ALIAS, MESH_CLIENT_CERT,
-MESH_CLIENT_KEY, MESH_CA_BUNDLE. With no keystore password, a path-to-live environment's published
-keystore password is tried.`
+MESH_CLIENT_KEY, MESH_CA_BUNDLE, MESH_PROXY_USER. With no keystore password, a path-to-live
+environment's published keystore password is tried.
+Proxy: HTTPS_PROXY (or https_proxy) and NO_PROXY, read as Go and curl read them (HTTP_PROXY
+alone does not apply to https); --proxy and --no-proxy override them. A proxy asking for
+authentication gets NTLM or Basic with MESH_PROXY_USER (DOMAIN\user) and MESH_PROXY_PASSWORD.`
 
 func (f *targetFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.profile, "profile", "", "profile file (JSON), e.g. the profile.json that 'meshdoctor sandbox --pki-dir' writes")
@@ -46,6 +52,8 @@ func (f *targetFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.key, "key", "", "client private key (PEM)")
 	fl.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of the Spine root and sub-CA certificates to trust")
 	fl.BoolVar(&f.allowLive, "allow-live", false, "allow sending real messages to the live service")
+	fl.StringVar(&f.proxy, "proxy", "", "HTTP proxy to reach MESH through, instead of HTTPS_PROXY (http://[user@]host:port; the password only from MESH_PROXY_PASSWORD)")
+	fl.BoolVar(&f.noProxy, "no-proxy", false, "connect to MESH directly, whatever HTTPS_PROXY says")
 }
 
 // resolveTarget layers flags over environment variables over the profile.
@@ -131,6 +139,9 @@ func (a *app) resolveTargetSources(f targetFlags) (mesh.Target, map[string]strin
 			sources[s.what] = from
 		}
 	}
+	if err := a.resolveProxy(f, &t, sources); err != nil {
+		return t, nil, err
+	}
 	if t.Keystore != "" && t.KeystorePassword == "" {
 		if pw, ok := t.Environment.KeystorePassword(); ok {
 			t.KeystorePassword = pw
@@ -145,6 +156,48 @@ func (a *app) resolveTargetSources(f targetFlags) (mesh.Target, map[string]strin
 		t.Recipient = strings.ToUpper(t.Credentials.Mailbox)
 	}
 	return t, sources, nil
+}
+
+// resolveProxy sets how MESH is reached: --proxy or --no-proxy over the
+// profile's proxy over the environment's variables, which are read in any
+// case (the checks explain them). A password never comes from a flag or a
+// profile: only from MESH_PROXY_PASSWORD(_FILE), or the variable's URL.
+func (a *app) resolveProxy(f targetFlags, t *mesh.Target, sources map[string]string) error {
+	if f.proxy != "" && f.noProxy {
+		return usagef("--proxy and --no-proxy contradict each other: keep one")
+	}
+	if t.Proxy.Source != "" {
+		sources["proxy"] = t.Proxy.Source
+	}
+	switch {
+	case f.noProxy:
+		t.Proxy = mesh.ProxySettings{Direct: true, Source: "--no-proxy"}
+		sources["proxy"] = "--no-proxy"
+	case f.proxy != "":
+		p, err := mesh.ParseProxy(f.proxy, "--proxy")
+		if err != nil {
+			return usageError{err}
+		}
+		if pw, _ := p.URL().User.Password(); pw != "" {
+			return usagef("--proxy carries a password, which a flag would show in ps and shell history: give http://user@host:port and set MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)")
+		}
+		t.Proxy = mesh.ProxySettings{URL: f.proxy, Source: "--proxy"}
+		sources["proxy"] = "--proxy"
+	}
+	t.Proxy.Env = mesh.ReadProxyEnv(a.getenv)
+	if u := a.getenv("MESH_PROXY_USER"); u != "" {
+		t.Proxy.User = u
+		sources["proxy_user"] = "MESH_PROXY_USER"
+	}
+	pw, from, err := a.secretFrom("MESH_PROXY_PASSWORD")
+	if err != nil {
+		return usageError{err}
+	}
+	if pw != "" {
+		t.Proxy.Password = pw
+		sources["proxy_password"] = from
+	}
+	return nil
 }
 
 // secret reads NAME, or the file named by NAME_FILE (one trailing newline
