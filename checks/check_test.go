@@ -182,3 +182,27 @@ func TestEvidenceJSONKeepsOrder(t *testing.T) {
 		t.Fatalf("round trip: %v %v", back, err)
 	}
 }
+
+// TestInterruptIsNoVerdict: a check stopped by an interrupt (the caller's
+// context cancelled) is reported as interrupted, never as a failure of
+// MESH; what had not started says it was not run.
+func TestInterruptIsNoVerdict(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	cs := []Check{
+		{ID: "x.hang", Title: "hangs", Run: func(ctx context.Context, _ *Facts) Verdict {
+			close(started)
+			<-ctx.Done()
+			return Failf("TLS handshake failed: %v", ctx.Err())
+		}},
+		{ID: "x.later", Title: "after", After: []string{"x.hang"}, Run: func(context.Context, *Facts) Verdict { return Passf("fine") }},
+	}
+	go func() { <-started; cancel() }()
+	out := RunWith(ctx, NewFacts(mesh.Target{}, Options{Timeout: time.Minute, Deadline: time.Minute}), cs, nil)
+	if out[0].Status != Error || !strings.HasPrefix(out[0].Summary, "interrupted before a verdict") || out[0].Remediation != "" {
+		t.Errorf("interrupted check: %+v", out[0])
+	}
+	if out[1].Status != Error || out[1].Summary != "not run: the run was interrupted" {
+		t.Errorf("check not started: %+v", out[1])
+	}
+}

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -95,6 +96,10 @@ func runOne(ctx context.Context, f *Facts, c Check, selected map[string]bool) (r
 		}
 		return r
 	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		r.Status, r.Summary = Error, "not run: the run was interrupted"
+		return r
+	}
 	if err := ctx.Err(); err != nil {
 		r.Status, r.Summary = Error, "not run: the whole run's time limit was reached"
 		r.Remediation = "Something before this check took too long; see the checks above, or raise --timeout."
@@ -108,6 +113,10 @@ func runOne(ctx context.Context, f *Facts, c Check, selected map[string]bool) (r
 	}
 	if (v.Status == Fail || v.Status == Error) && cctx.Err() == context.DeadlineExceeded && !strings.Contains(v.Summary, "time") {
 		v.Summary += fmt.Sprintf(" (check timed out after %s)", f.Options.Timeout)
+	}
+	if (v.Status == Fail || v.Status == Error) && errors.Is(ctx.Err(), context.Canceled) {
+		// Stopped by an interrupt: whatever it saw is no verdict on MESH.
+		v.Status, v.Summary, v.Remediation = Error, "interrupted before a verdict ("+v.Summary+")", ""
 	}
 	r.Status, r.Summary, r.Evidence, r.Remediation = v.Status, v.Summary, v.Evidence, v.Remediation
 	return r

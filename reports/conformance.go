@@ -71,19 +71,8 @@ func WriteConformance(w io.Writer, c *suites.Report, o TextOptions) error {
 	for _, s := range c.Setup {
 		fmt.Fprintf(w, "  suite: %s\n", s)
 	}
-	cl := c.Cleanup
-	fmt.Fprintf(w, "Clean-up: %d message(s) sent, %d acknowledged", cl.Sent, cl.Acknowledged)
-	if cl.Drained > 0 {
-		fmt.Fprintf(w, "; %d leftover(s) of earlier runs acknowledged", cl.Drained)
-	}
-	fmt.Fprintln(w)
-	for _, l := range cl.Leftovers {
-		fmt.Fprintf(w, "  left in the inbox: %s\n", l)
-	}
-	if o.Verbose {
-		for _, n := range cl.Notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
-		}
+	for _, l := range cleanupLines(c, o.Verbose) {
+		fmt.Fprintln(w, l)
 	}
 	_, err := fmt.Fprintln(w, c.Summary.Line())
 	return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshdoctor/meshdoctor/suites"
 )
@@ -19,7 +20,12 @@ func TestWriteConformance(t *testing.T) {
 			{ID: "MESH-PAGE-001", Text: "MESH MUST page.", Status: suites.StatusSkipped, Failure: "not selected by the label filter or focus"},
 			{ID: "MESH-CHUNK-001", Text: "MESH MUST chunk.", Status: suites.StatusTimedout, Selected: true, Failure: "took too long"},
 		},
-		Cleanup: suites.CleanupReport{Sent: 2, Acknowledged: 1, Drained: 1, Leftovers: []string{"X: not delivered"}},
+		Cleanup: suites.CleanupReport{Sent: 2, Acknowledged: 1, Drained: 1, Leftovers: []string{"X: not delivered"},
+			Remove: "acknowledge each id", Untouched: 3,
+			Earlier: &suites.EarlierRuns{Waiting: 2, Oldest: time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)}},
+		RunID:     "20261129T060000Z-0123456789ab",
+		RootCause: "MESH answered 500 Internal Server Error to every one of the 40 requests",
+		Started:   time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC),
 	}
 	rep.Summary = suites.Summary{Total: 5, Passed: 1, Failed: 1, Skipped: 2, Timedout: 1, NotSelected: 1}
 	tests := []struct {
@@ -34,8 +40,11 @@ func TestWriteConformance(t *testing.T) {
 				"  FAIL  MESH-AUTH-003       MESH MUST refuse a replayed token.\n        why: MESH ACCEPTED a replayed token\n        status: 200\n",
 				"  SKIP  MESH-RECEIVE-001    MESH MUST list it.\n        why: needs \"send\"\n",
 				"  TIMEDOUT MESH-CHUNK-001",
-				"Clean-up: 2 message(s) sent, 1 acknowledged; 1 leftover(s) of earlier runs acknowledged\n",
-				"  left in the inbox: X: not delivered\n",
+				"Root cause: MESH answered 500 Internal Server Error to every one of the 40 requests\n",
+				"Clean-up: 2 message(s) sent, 1 acknowledged; 1 message(s) of earlier runs acknowledged (run 20261129T060000Z-0123456789ab)\n",
+				"  left in the inbox: X: not delivered\n  to remove them: acknowledge each id\n",
+				"  earlier runs: 2 messages from earlier meshdoctor runs wait in the inbox, the oldest 3 days (not touched;",
+				"  3 other message(s) in the inbox are not this run's: never downloaded or acknowledged\n",
 				"1 passed, 2 failed, 1 skipped, 1 not selected\n",
 			},
 			not: []string{"MESH-PAGE-001", "message_id", "\x1b["},

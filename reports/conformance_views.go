@@ -84,25 +84,70 @@ func conformanceSuites(r *Run) []junitSuite {
 		})
 	}
 	s.Tests = len(s.Cases)
-	s.SystemOut = &junitText{xmlSafe(cleanupText(c.Cleanup))}
+	s.SystemOut = &junitText{xmlSafe(cleanupText(c))}
 	return []junitSuite{s}
 }
 
-// cleanupText says what the suites sent and left behind.
-func cleanupText(cl suites.CleanupReport) string {
+// cleanupText says what the suites sent and left behind, what else waits
+// in the inbox, and the one cause behind every failure when there was one.
+func cleanupText(c *suites.Report) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Clean-up: %d message(s) sent, %d acknowledged", cl.Sent, cl.Acknowledged)
-	if cl.Drained > 0 {
-		fmt.Fprintf(&b, "; %d leftover(s) of earlier runs acknowledged", cl.Drained)
-	}
-	b.WriteString("\n")
-	for _, l := range cl.Leftovers {
-		fmt.Fprintf(&b, "left in the inbox: %s\n", l)
-	}
-	for _, n := range cl.Notes {
-		fmt.Fprintf(&b, "note: %s\n", n)
+	for _, l := range cleanupLines(c, true) {
+		b.WriteString(strings.TrimSpace(l))
+		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// cleanupLines are cleanupText's lines, indented for the terminal; notes
+// only when asked for.
+func cleanupLines(c *suites.Report, notes bool) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	if c.RootCause != "" {
+		add("Root cause: %s", c.RootCause)
+	}
+	cl := c.Cleanup
+	line := fmt.Sprintf("Clean-up: %d message(s) sent, %d acknowledged", cl.Sent, cl.Acknowledged)
+	if cl.Drained > 0 {
+		line += fmt.Sprintf("; %d message(s) of earlier runs acknowledged", cl.Drained)
+	}
+	if cl.Abandoned {
+		line += "; stopped by a second interrupt"
+	}
+	if c.RunID != "" {
+		line += " (run " + c.RunID + ")"
+	}
+	add("%s", line)
+	for _, l := range cl.Leftovers {
+		add("  left in the inbox: %s", l)
+	}
+	if cl.Remove != "" {
+		add("  to remove them: %s", cl.Remove)
+	}
+	for _, id := range cl.Incomplete {
+		add("  upload stopped before its last chunk (never delivered, MESH discards it): %s", id)
+	}
+	if l := cl.Earlier.Line(c.Started); l != "" {
+		add("  earlier runs: %s", l)
+	}
+	if cl.Earlier != nil {
+		for _, a := range cl.Earlier.Acknowledged {
+			add("    acknowledged: %s", a)
+		}
+		for _, r := range cl.Earlier.Refused {
+			add("    refused: %s", r)
+		}
+	}
+	if cl.Untouched > 0 {
+		add("  %d other message(s) in the inbox are not this run's: never downloaded or acknowledged", cl.Untouched)
+	}
+	if notes {
+		for _, n := range cl.Notes {
+			add("  note: %s", n)
+		}
+	}
+	return out
 }
 
 // htmlSpec is one spec of the catalogue as the HTML report lists it.
@@ -165,7 +210,7 @@ func writeConformanceLog(b *bytes.Buffer, r *Run) {
 	for _, s := range c.Setup {
 		fmt.Fprintf(b, "suite: %s\n", s)
 	}
-	for _, line := range strings.Split(strings.TrimRight(cleanupText(c.Cleanup), "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimRight(cleanupText(c), "\n"), "\n") {
 		fmt.Fprintf(b, "%s\n", line)
 	}
 	fmt.Fprintf(b, "conformance: %s\n", c.Summary.Line())
@@ -192,8 +237,15 @@ func mapConformanceTexts(r *Run, fn func(string) string) {
 		c.Specs[i] = sp
 	}
 	c.Setup = mapStrings(c.Setup, fn)
+	c.RootCause = fn(c.RootCause)
 	c.Cleanup.Leftovers = mapStrings(c.Cleanup.Leftovers, fn)
+	c.Cleanup.Remove = fn(c.Cleanup.Remove)
 	c.Cleanup.Notes = mapStrings(c.Cleanup.Notes, fn)
+	if er := c.Cleanup.Earlier; er != nil {
+		cp := *er
+		cp.Acknowledged, cp.Refused = mapStrings(er.Acknowledged, fn), mapStrings(er.Refused, fn)
+		c.Cleanup.Earlier = &cp
+	}
 	r.Conformance = &c
 }
 

@@ -118,7 +118,10 @@ func fixtureConformanceRun() *Run {
 			{ID: "MESH-PAGE-001", Text: "MESH MUST page a long inbox.", Labels: []string{"inbox", "slow"},
 				Status: suites.StatusSkipped, Selected: false, Failure: "not selected by the label filter or focus", Entries: []suites.Entry{}},
 		},
-		Cleanup: suites.CleanupReport{Sent: 2, Acknowledged: 1, Leftovers: []string{"20261129060002000000_DEF456: the shared key " + secretShared + " was refused"}},
+		Cleanup: suites.CleanupReport{Sent: 2, Acknowledged: 1, Leftovers: []string{"20261129060002000000_DEF456: the shared key " + secretShared + " was refused"},
+			Remove: "acknowledge each id as X26ABC1", Untouched: 1,
+			Earlier: &suites.EarlierRuns{Waiting: 1, Oldest: r.Started.Add(-50 * time.Hour)}},
+		RunID: "20261129T060001Z-0123456789ab",
 	}
 	rep.Summary = suites.Summary{Total: 5, Passed: 1, Failed: 1, Skipped: 2, Timedout: 1, NotSelected: 1}
 	r.Conformance = rep

@@ -96,7 +96,7 @@ func newHTMLView(r *Run) htmlView {
 	v.Conformance = conformanceHTML(r)
 	if c := r.Conformance; c != nil {
 		v.ConformanceCounts = c.Summary.Line()
-		v.Cleanup = strings.TrimSpace(cleanupText(c.Cleanup))
+		v.Cleanup = strings.TrimSpace(cleanupText(c))
 		v.Setup = c.Setup
 	}
 	if len(r.Checks) > 0 && r.Conformance != nil {

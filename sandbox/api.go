@@ -119,6 +119,8 @@ func (a *api) routeTable() []route {
 		mk("/admin/mailbox/{mailbox}", kindPlain, (*api).adminMailbox, get),
 		mk("/messageexchange/admin/mailbox/{mailbox}", kindPlain, (*api).adminMailbox, get),
 		mk("/messageexchange/mailbox/{mailbox}", kindPlain, (*api).adminMailbox, get),
+		mk("/admin/uploads/expired", kindPlain, (*api).adminExpiredUploads, get),
+		mk("/messageexchange/admin/uploads/expired", kindPlain, (*api).adminExpiredUploads, get),
 		mk("/admin/message/{id}", kindPlain, (*api).adminMessage, get),
 		mk("/messageexchange/admin/message/{id}", kindPlain, (*api).adminMessage, get),
 		// Lookups: MESH relies on mutual TLS there, no token.

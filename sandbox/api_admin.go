@@ -277,3 +277,29 @@ func (a *api) adminMessage(w http.ResponseWriter, _ *http.Request, c *reqCtx) {
 	}
 	writeJSON(w, c, http.StatusOK, d)
 }
+
+// expiredUpload is one upload the sandbox expired because its last chunk
+// never came (meshdoctor's own admin route).
+type expiredUpload struct {
+	MessageID      string `json:"message_id"`
+	Sender         string `json:"sender"`
+	Recipient      string `json:"recipient"`
+	LocalID        string `json:"local_id,omitempty"`
+	ChunksReceived int    `json:"chunks_received"`
+	ChunkCount     int    `json:"chunk_count"`
+	Started        string `json:"upload_timestamp"`
+	Expired        string `json:"expired_timestamp"`
+}
+
+// adminExpiredUploads lists the uploads expired incomplete, oldest first.
+func (a *api) adminExpiredUploads(w http.ResponseWriter, _ *http.Request, c *reqCtx) {
+	out := []expiredUpload{}
+	for _, m := range a.st.expiredUploads() {
+		out = append(out, expiredUpload{
+			MessageID: m.ID, Sender: m.Sender, Recipient: m.Recipient, LocalID: m.LocalID,
+			ChunksReceived: m.received(), ChunkCount: m.Total,
+			Started: isoTime(m.Created), Expired: isoTime(m.StatusTime),
+		})
+	}
+	writeJSON(w, c, http.StatusOK, map[string]any{"expired_uploads": out})
+}

@@ -174,9 +174,15 @@ type Config struct {
 	AllowStaleTokens bool
 	// AllowTokenReuse turns off single-use tokens.
 	AllowTokenReuse bool
+	// UploadExpiry is how long a chunked upload may stay incomplete before
+	// it is expired (chunks deleted, status error, listed by GET
+	// /admin/uploads/expired); DefaultUploadExpiry when 0, never when
+	// negative.
+	UploadExpiry time.Duration
 	// Now is the server's clock; time.Now when nil.
 	Now func() time.Time
-	// Log receives one line per request; nothing is logged when nil.
+	// Log receives one line per request, and one per expired upload;
+	// nothing is logged when nil.
 	Log io.Writer
 }
 

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +29,8 @@ type Server struct {
 	store *store
 	id    *identity // nil when Plain
 	files Files
+	// locks are held on --pki-dir and --data-dir while the sandbox runs.
+	locks []*dirLock
 	done  chan struct{}
 	err   error // what Serve returned, once done is closed
 }
@@ -44,6 +47,24 @@ func Start(cfg Config) (*Server, error) {
 		now = func() time.Time { return real().Add(ClockSkew) }
 	}
 	s := &Server{cfg: cfg, done: make(chan struct{})}
+	// The directories are this sandbox's while it runs.
+	for _, d := range []struct{ dir, what string }{{cfg.PKIDir, "--pki-dir"}, {cfg.DataDir, "--data-dir"}} {
+		if d.dir == "" || (len(s.locks) > 0 && sameDir(d.dir, cfg.PKIDir)) {
+			continue
+		}
+		l, err := lockDir(d.dir, d.what)
+		if err != nil {
+			s.unlock()
+			return nil, err
+		}
+		s.locks = append(s.locks, l)
+	}
+	started := false
+	defer func() {
+		if !started {
+			s.unlock()
+		}
+	}()
 
 	var tlsConfig *tls.Config
 	if !cfg.Plain {
@@ -70,6 +91,16 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open sandbox store: %w", err)
 	}
 	s.store = st
+	st.uploadExpiry = cfg.UploadExpiry
+	switch {
+	case cfg.UploadExpiry == 0:
+		st.uploadExpiry = DefaultUploadExpiry
+	case cfg.UploadExpiry < 0:
+		st.uploadExpiry = 0
+	}
+	st.logf = func(format string, args ...any) {
+		fmt.Fprintf(logSink(cfg.Log), "sandbox: "+format+"\n", args...)
+	}
 	for _, why := range st.droppedOnOpen() {
 		fmt.Fprintf(logSink(cfg.Log), "sandbox: data dir: dropped %s\n", why)
 	}
@@ -118,11 +149,35 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	for _, l := range s.locks {
+		l.note(s.url)
+	}
+	started = true
 	go func() {
 		s.err = s.http.Serve(ln)
 		close(s.done)
 	}()
 	return s, nil
+}
+
+func (s *Server) unlock() {
+	for _, l := range s.locks {
+		l.release()
+	}
+	s.locks = nil
+}
+
+// sameDir says whether two directory names are one directory.
+func sameDir(a, b string) bool {
+	if b == "" {
+		return false
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if errA != nil || errB != nil {
+		return filepath.Clean(a) == filepath.Clean(b)
+	}
+	return os.SameFile(fa, fb)
 }
 
 func (c *Config) applyDefaults() error {
@@ -343,6 +398,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
+	s.unlock()
 	return err
 }
 

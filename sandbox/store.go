@@ -22,6 +22,10 @@ const (
 	// purgeAfter is when a message is deleted completely, counted from
 	// delivery (from creation for a message that never finished uploading).
 	purgeAfter = 30 * 24 * time.Hour
+	// DefaultUploadExpiry is how long a chunked upload may stay incomplete
+	// before the store expires it, as MESH does with uploads a client
+	// abandoned: its chunks are deleted and the message ends in error.
+	DefaultUploadExpiry = 24 * time.Hour
 	// sweepEvery bounds how often (by the store clock) a request triggers a
 	// full expiry and purge pass; the messages a request touches are always
 	// judged at once.
@@ -211,7 +215,18 @@ type store struct {
 	seq      uint64
 
 	lastSweep atomic.Int64 // store-clock UnixNano of the last full sweep
+
+	// uploadExpiry is how long an upload may stay incomplete; logf, when
+	// set, hears of each one expired.
+	uploadExpiry time.Duration
+	logf         func(format string, args ...any)
 }
+
+// Upload expiry wording: the event an expired upload ends with.
+const (
+	uploadExpiredEvent       = "UPLOAD"
+	uploadExpiredDescription = "upload not completed: chunks missing when it expired"
+)
 
 // openStore makes a store with the given mailboxes and workflows. With a
 // dataDir, messages are kept on disk and survive restarts; "" keeps them in
@@ -484,6 +499,7 @@ func (s *store) maintain(now time.Time) {
 		return
 	}
 	var changed, purged []*message
+	var expiredUploads []msgMeta
 	s.mu.Lock()
 	for _, m := range s.msgs {
 		since := m.Delivered
@@ -497,11 +513,49 @@ func (s *store) maintain(now time.Time) {
 		if dueForExpiry(m, now) {
 			changed = append(changed, s.expireLocked(m, now)...)
 		}
+		if s.uploadExpiry > 0 && m.Status == stUploading && now.Sub(m.Created) >= s.uploadExpiry {
+			s.expireUploadLocked(m, now)
+			changed = append(changed, m)
+			expiredUploads = append(expiredUploads, m.snapshot())
+		}
 	}
 	s.removeLocked(purged)
 	s.mu.Unlock()
 	s.forget(purged)
+	for _, m := range expiredUploads {
+		if s.files != nil {
+			s.files.dropChunks(m.ID)
+		}
+		if s.logf != nil {
+			s.logf("expired incomplete upload %s from %s to %s: %d of %d chunks after %s", m.ID, m.Sender, m.Recipient, m.received(), m.Total, now.Sub(m.Created).Round(time.Second))
+		}
+	}
 	_ = s.persist(changed...)
+}
+
+// expireUploadLocked ends an upload that never completed: in error, its
+// chunks gone, kept (for tracking and the admin API) until the purge.
+func (s *store) expireUploadLocked(m *message, now time.Time) {
+	m.Status = stError
+	m.StatusTime = now
+	m.Err = &statusEvent{Event: uploadExpiredEvent, Description: fmt.Sprintf("%s (%d of %d chunks)", uploadExpiredDescription, m.received(), m.Total), Time: now}
+	m.data = nil
+	m.DataGone = true
+}
+
+// expiredUploads lists the uploads the store expired, oldest first.
+func (s *store) expiredUploads() []msgMeta {
+	s.maintain(s.now())
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []msgMeta
+	for _, m := range s.msgs {
+		if m.Status == stError && m.Err != nil && m.Err.Event == uploadExpiredEvent {
+			out = append(out, m.snapshot())
+		}
+	}
+	slices.SortFunc(out, func(a, b msgMeta) int { return a.Created.Compare(b.Created) })
+	return out
 }
 
 // expire makes the given messages undeliverable if they are still due.

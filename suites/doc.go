@@ -11,7 +11,10 @@
 // formats) they accept each and record what the server did as report
 // entries.
 //
-// Everything a run sends is acknowledged again on the way out, also after
-// failures, timeouts and interrupts; leftovers of earlier runs are found by
-// the suite's own local-ID prefix, and no other message is touched.
+// Every run has an ID, carried in the local ID and subject of each message
+// it sends. Everything a run sends is acknowledged on the way out, also
+// after failures, timeouts and interrupts, and nothing else: a message is
+// the run's own only when its headers name the run's mailbox as sender and
+// carry the run's ID. Earlier runs' leftovers are reported, and removed
+// only when asked (Options.CleanUpEarlierRuns).
 package suites

@@ -3,7 +3,6 @@ package suites
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -35,11 +34,18 @@ type env struct {
 	// slow server or an expired spec deadline does not leave messages behind.
 	cleaner *mesh.Client
 	raw     *http.Client
+	// obs sees every exchange of every client above.
+	obs     *observer
 	ledger  ledger
 	cleanup CleanupReport
-	// others are inbox messages that are not the suite's: looked at once
-	// (HEAD), never again, never acknowledged.
+	// others are inbox messages that are not the run's own: looked at once
+	// (HEAD), never again, never downloaded, never acknowledged.
 	others map[string]bool
+	// swept are the local IDs of the run's messages the clean-up found in
+	// the inbox by their headers.
+	swept map[string]bool
+	// hard is done at the second interrupt: the clean-up stops at once.
+	hard context.Context
 }
 
 // maxHeads bounds how many inbox messages the clean-up looks at in one
@@ -49,23 +55,41 @@ const maxHeads = 500
 // cleanupTimeout bounds the clean-up at the end of a run.
 const cleanupTimeout = 2 * time.Minute
 
-func newEnv(o Options) (*env, error) {
+// interruptedWait bounds the wait for late deliveries in the clean-up of
+// an interrupted run: the user asked to stop.
+const interruptedWait = 10 * time.Second
+
+// unreachableAfter is how many acknowledgements in a row may fail below
+// HTTP (refused, dropped, no route) before the clean-up stops trying: a
+// server that is gone stays gone for the seconds the clean-up lasts.
+const unreachableAfter = 2
+
+func newEnv(o Options, hard context.Context) (*env, error) {
 	base, err := o.Target.BaseURL()
 	if err != nil {
 		return nil, &ConfigError{Msg: err.Error()}
 	}
-	e := &env{opts: o, base: base, runID: randomID(), others: map[string]bool{}}
-	mk := func(c mesh.Credentials, version int, timeout time.Duration) (*mesh.Client, error) {
+	e := &env{opts: o, base: base, runID: o.runID, others: map[string]bool{}, swept: map[string]bool{}, hard: hard}
+	if e.runID == "" {
+		e.runID = newRunID(time.Now())
+	}
+	// One transport for every client, watched by one observer.
+	tr, err := mesh.NewTransport(mesh.Config{BaseURL: base, TLS: o.TLS, ProxySettings: &o.Target.Proxy})
+	if err != nil {
+		return nil, &ConfigError{Msg: err.Error()}
+	}
+	e.obs = &observer{next: tr}
+	mk := func(c mesh.Credentials, version int, timeout time.Duration, retries int) (*mesh.Client, error) {
 		return mesh.NewClient(mesh.Config{
 			BaseURL:       base,
 			Credentials:   c,
-			TLS:           o.TLS,
 			APIVersion:    version,
 			ChunkSize:     o.ChunkSize,
 			Timeout:       timeout,
+			MaxRetries:    retries,
 			RetryBackoff:  200 * time.Millisecond,
 			ClientVersion: clientVersion(),
-			ProxySettings: &o.Target.Proxy,
+			Transport:     e.obs,
 		})
 	}
 	recv := o.Target.Credentials
@@ -77,26 +101,22 @@ func newEnv(o Options) (*env, error) {
 		creds   mesh.Credentials
 		version int
 		timeout time.Duration
+		retries int
 	}{
-		{&e.sender, o.Target.Credentials, 2, o.Timeout},
-		{&e.senderV1, o.Target.Credentials, 1, o.Timeout},
-		{&e.receive, recv, 2, o.Timeout},
-		{&e.receiveV1, recv, 1, o.Timeout},
-		{&e.cleaner, recv, 2, max(o.Timeout, 30*time.Second)},
+		{&e.sender, o.Target.Credentials, 2, o.Timeout, 0},
+		{&e.senderV1, o.Target.Credentials, 1, o.Timeout, 0},
+		{&e.receive, recv, 2, o.Timeout, 0},
+		{&e.receiveV1, recv, 1, o.Timeout, 0},
+		// One retry only: the clean-up must give up in seconds when MESH
+		// is gone, and says what it could not acknowledge.
+		{&e.cleaner, recv, 2, max(o.Timeout, 30*time.Second), 1},
 	} {
-		if *c.dst, err = mk(c.creds, c.version, c.timeout); err != nil {
+		if *c.dst, err = mk(c.creds, c.version, c.timeout, c.retries); err != nil {
 			return nil, &ConfigError{Msg: err.Error()}
 		}
 	}
-	tr := &http.Transport{DisableCompression: true, ForceAttemptHTTP2: true}
-	if tr.DialContext, err = o.Target.Proxy.Dialer(base); err != nil {
-		return nil, &ConfigError{Msg: err.Error()}
-	}
-	if o.TLS != nil {
-		tr.TLSClientConfig = mesh.PresentAlways(o.TLS.Clone())
-	}
 	e.raw = &http.Client{
-		Transport:     tr,
+		Transport:     e.obs,
 		Timeout:       o.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -114,12 +134,6 @@ func (e *env) close() {
 	}
 }
 
-func randomID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 func (e *env) mailbox() string   { return e.opts.Target.Credentials.Mailbox }
 func (e *env) recipient() string { return e.opts.Target.Recipient }
 func (e *env) workflow() string  { return e.opts.Target.Workflow }
@@ -132,6 +146,9 @@ type ledger struct {
 	mu    sync.Mutex
 	ids   []string
 	acked map[string]bool
+	// incomplete counts the ids marked acknowledged because their upload
+	// never completed (there was nothing to acknowledge).
+	incomplete int
 }
 
 func (l *ledger) add(id string) {
@@ -166,6 +183,17 @@ func (l *ledger) pending() []string {
 	return out
 }
 
+func (l *ledger) has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, got := range l.ids {
+		if strings.EqualFold(got, id) {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *ledger) sent() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -174,8 +202,9 @@ func (l *ledger) sent() int {
 
 // CleanupReport says what a run did to leave the inboxes as it found them.
 type CleanupReport struct {
-	// Drained is how many leftovers of earlier runs were acknowledged
-	// before the specs ran.
+	// Drained is how many messages of earlier runs were acknowledged
+	// before the specs ran: only with --clean-up-earlier-runs
+	// (Options.CleanUpEarlierRuns), and only the mailbox's own.
 	Drained int `json:"drained"`
 	// Sent is how many messages this run sent; Acknowledged how many of
 	// them it acknowledged (in the specs or on the way out).
@@ -183,6 +212,19 @@ type CleanupReport struct {
 	Acknowledged int `json:"acknowledged"`
 	// Leftovers are ids this run sent and could not acknowledge, with why.
 	Leftovers []string `json:"leftovers,omitempty"`
+	// Incomplete are ids of chunked messages whose upload the run stopped
+	// before the last chunk: never delivered, so nothing to acknowledge;
+	// MESH discards them.
+	Incomplete []string `json:"incomplete,omitempty"`
+	// Remove says how to remove the leftovers; empty when there are none.
+	Remove string `json:"remove,omitempty"`
+	// Abandoned is true when a second interrupt stopped the clean-up.
+	Abandoned bool `json:"abandoned,omitempty"`
+	// Untouched counts the inbox messages that were not the run's own:
+	// looked at by their headers only, never downloaded or acknowledged.
+	Untouched int `json:"untouched"`
+	// Earlier is what earlier meshdoctor runs left in the inbox.
+	Earlier *EarlierRuns `json:"earlier_runs,omitempty"`
 	// Notes are clean-up errors worth knowing.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -207,6 +249,9 @@ func (e *env) sendStream(ctx context.Context, c *mesh.Client, m mesh.Message, bo
 	if m.WorkflowID == "" {
 		m.WorkflowID = e.workflow()
 	}
+	if m.Subject == "" {
+		m.Subject = e.subject()
+	}
 	id, err := c.Send(ctx, m, body, size)
 	switch {
 	case id == "":
@@ -229,72 +274,104 @@ func (e *env) ack(ctx context.Context, id string) error {
 	return err
 }
 
-// drain acknowledges the leftovers of earlier runs: inbox messages whose
-// local ID starts with LocalIDPrefix. Nothing else is touched (HEAD reads
-// headers only, once per message).
-func (e *env) drain(ctx context.Context) {
-	e.sweep(ctx, "drain", LocalIDPrefix)
-}
-
-// sweep acknowledges the inbox messages whose local ID starts with prefix.
-func (e *env) sweep(ctx context.Context, what, prefix string) {
+// sweep acknowledges the messages of this run in the inbox whose ids it
+// never learnt (a send that timed out after MESH took it), judged by their
+// headers: sent by this mailbox, with this run's ID. It returns the last
+// error below HTTP when MESH could not be reached.
+func (e *env) sweep(ctx context.Context) error {
 	ids, err := e.cleaner.ListAll(ctx, mesh.ListOptions{})
 	if err != nil {
-		e.cleanup.note("%s: list inbox: %v", what, err)
-		return
+		e.cleanup.note("clean-up: list inbox: %v", err)
+		if isConnectionLevel(err) {
+			return err
+		}
+		return nil
 	}
 	heads := 0
 	for _, id := range ids {
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		key := strings.ToUpper(id)
-		if e.others[key] {
+		if e.others[key] || e.ledger.has(id) {
 			continue
 		}
 		if heads++; heads > maxHeads {
-			e.cleanup.note("%s: looked at the first %d messages of a larger inbox only", what, maxHeads)
-			return
+			e.cleanup.note("clean-up: looked at the first %d messages of a larger inbox only", maxHeads)
+			return nil
 		}
-		info, err := e.cleaner.Head(ctx, id)
+		m, err := e.head(ctx, id)
 		if err != nil {
-			continue
-		}
-		if !strings.HasPrefix(info.LocalID, prefix) {
-			if !strings.HasPrefix(info.LocalID, LocalIDPrefix) {
-				e.others[key] = true
+			if isConnectionLevel(err) {
+				return err
 			}
 			continue
 		}
-		if err := e.cleaner.Acknowledge(ctx, id); err != nil {
-			e.cleanup.note("%s: acknowledge %s: %v", what, id, err)
+		if e.classify(m) != kindOwn {
+			e.others[key] = true
 			continue
 		}
-		if strings.HasPrefix(info.LocalID, LocalIDPrefix+e.runID) {
-			e.ledger.add(id)
-			e.ledger.markAcked(id)
-		} else {
-			e.cleanup.Drained++
+		e.swept[m.localID] = true
+		e.ledger.add(id)
+		if err := e.cleaner.Acknowledge(ctx, id); err != nil {
+			e.cleanup.note("clean-up: acknowledge %s: %v", id, err)
+			continue
 		}
+		e.ledger.markAcked(id)
 	}
+	return nil
 }
 
 // finish acknowledges whatever the run sent and did not acknowledge, waiting
-// for late deliveries up to the timeout, then sweeps messages of this run
-// whose id it never learned (a send that timed out after MESH took it).
-func (e *env) finish() {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+// for late deliveries up to the timeout (briefly after an interrupt), then
+// sweeps messages of this run whose id it never learned. A second interrupt
+// (e.hard) stops it at once; MESH gone stops it after a couple of failed
+// attempts. Whatever is left is named by id, with how to remove it.
+func (e *env) finish(interrupted bool) {
+	ctx, cancel := context.WithTimeout(e.hard, cleanupTimeout)
 	defer cancel()
-	deadline := time.Now().Add(min(e.opts.Timeout, cleanupTimeout))
-	for {
+	// Sends whose id MESH gave but the caller, interrupted, never read.
+	for _, s := range e.obs.sendsSeen() {
+		if s.id != "" && strings.EqualFold(s.to, e.recipient()) {
+			e.ledger.add(s.id)
+		}
+	}
+	wait := min(e.opts.Timeout, cleanupTimeout)
+	if interrupted {
+		wait = min(wait, interruptedWait)
+	}
+	deadline := time.Now().Add(wait)
+	var gone error // MESH could not be reached
+	failures, first := 0, true
+	for gone == nil && ctx.Err() == nil {
 		for _, id := range e.ledger.pending() {
-			if err := e.cleaner.Acknowledge(ctx, id); err == nil {
+			err := e.cleanAck(ctx, id)
+			switch {
+			case err == nil:
 				e.ledger.markAcked(id)
+				failures = 0
+			case isConnectionLevel(err):
+				if failures++; failures >= unreachableAfter {
+					gone = err
+				}
+			}
+			if gone != nil || ctx.Err() != nil {
+				break
 			}
 		}
-		e.drainRun(ctx)
-		if len(e.ledger.pending()) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+		if gone == nil && ctx.Err() == nil {
+			gone = e.sweep(ctx)
+		}
+		if len(e.ledger.pending()) == 0 || time.Now().After(deadline) {
 			break
+		}
+		if first {
+			// A chunked upload the run stopped half-way is never
+			// delivered: no reason to wait for it.
+			first = false
+			if e.dropIncomplete(ctx, gone); len(e.ledger.pending()) == 0 {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -302,19 +379,101 @@ func (e *env) finish() {
 		}
 	}
 	e.cleanup.Sent = e.ledger.sent()
+	e.dropIncomplete(ctx, gone)
 	pending := e.ledger.pending()
-	e.cleanup.Acknowledged = e.cleanup.Sent - len(pending)
+	e.cleanup.Acknowledged = e.cleanup.Sent - len(pending) - e.ledger.incomplete
+	e.cleanup.Untouched = len(e.others)
+	if e.hard.Err() != nil {
+		e.cleanup.Abandoned = true
+	}
 	for _, id := range pending {
-		why := "not delivered to the inbox before the clean-up gave up"
-		if _, err := e.cleaner.Head(ctx, id); err != nil {
-			why = oneLine(err.Error())
+		var why string
+		switch {
+		case e.hard.Err() != nil:
+			why = "the clean-up was stopped by a second interrupt"
+		case gone != nil:
+			why = "MESH could not be reached to acknowledge it: " + oneLine(gone.Error())
+		case ctx.Err() != nil:
+			why = "the clean-up ran out of time"
+		default:
+			why = "not delivered to the inbox before the clean-up gave up"
+			if _, err := e.cleaner.Head(ctx, id); err != nil {
+				why = oneLine(err.Error())
+			}
 		}
 		e.cleanup.Leftovers = append(e.cleanup.Leftovers, id+": "+why)
 	}
+	// Sends cut off before MESH answered: it may have taken them; the
+	// sweep found those it could (by headers), the others are named by
+	// their local ID.
+	for _, s := range e.obs.sendsSeen() {
+		if s.id == "" && !s.refused && strings.EqualFold(s.to, e.recipient()) && !e.swept[s.localID] {
+			e.cleanup.Leftovers = append(e.cleanup.Leftovers, fmt.Sprintf("local ID %s: its send was cut off before MESH answered; MESH may have taken it: look for that local ID in the inbox", s.localID))
+		}
+	}
+	if len(e.cleanup.Leftovers) > 0 {
+		e.cleanup.Remove = e.removeHint()
+	}
 }
 
-// drainRun acknowledges inbox messages of this run only.
-func (e *env) drainRun(ctx context.Context) { e.sweep(ctx, "clean-up", LocalIDPrefix+e.runID) }
+// cleanAck is one acknowledgement of the clean-up under its own short
+// limit: a server gone silent must cost seconds, not the run's timeout per
+// message.
+func (e *env) cleanAck(ctx context.Context, id string) error {
+	d := min(max(e.opts.Timeout, 2*time.Second), 15*time.Second)
+	actx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := e.cleaner.Acknowledge(actx, id)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		return noAnswerError{d}
+	}
+	return err
+}
+
+// noAnswerError is a request MESH did not answer in time.
+type noAnswerError struct{ after time.Duration }
+
+func (e noAnswerError) Error() string { return fmt.Sprintf("no answer within %s", e.after) }
+
+// dropIncomplete takes out of the waiting the messages whose upload was
+// stopped before the last chunk (the sender's tracking says uploading):
+// never delivered, nothing to acknowledge; MESH discards them. They are
+// still named, as incomplete.
+func (e *env) dropIncomplete(ctx context.Context, gone error) {
+	if gone != nil || ctx.Err() != nil {
+		return
+	}
+	for _, id := range e.ledger.pending() {
+		t, err := e.sender.Track(ctx, id)
+		if err == nil && t.Status == "uploading" {
+			e.ledger.markAcked(id)
+			e.ledger.incomplete++
+			e.cleanup.Incomplete = append(e.cleanup.Incomplete, id)
+		}
+	}
+}
+
+// removeHint says how to remove what a run left behind: as the recipient,
+// acknowledge each id; or let a later run's --clean-up-earlier-runs do it
+// once this run is old enough not to be mistaken for one still going.
+func (e *env) removeHint() string {
+	_, t, _ := runOf(e.localID("x"))
+	after := t.Add(earlierRunMinAge(e.opts)).UTC().Format("2006-01-02 15:04 UTC")
+	return fmt.Sprintf("acknowledge each id as %s (PUT %s/{id}/status/acknowledged), or run 'meshdoctor conform --clean-up-earlier-runs' against the same mailbox after %s (run %s)",
+		e.recipient(), mailboxPath(e.recipient())+"/inbox", after, e.runID)
+}
+
+// ackQuietly acknowledges a message on the way out of a flow, bounded so
+// that a dead server does not hold the run; finish retries what fails.
+func (e *env) ackQuietly(id string) {
+	ctx, cancel := context.WithTimeout(e.hard, min(e.opts.Timeout, 10*time.Second))
+	defer cancel()
+	_ = e.ack(ctx, id)
+}
+
+// subject is the mex-Subject of every message the run sends: it names the
+// run, so that a person looking at the inbox knows whose it is.
+func (e *env) subject() string { return "meshdoctor conformance run " + e.runID }
 
 // rawResponse is an answer to a raw request, body read (bounded).
 type rawResponse struct {

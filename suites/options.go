@@ -12,6 +12,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/pki"
 )
 
 // Options configure one run of the catalogue.
@@ -54,9 +55,21 @@ type Options struct {
 	// only the live-safe specs run.
 	AllowLive bool
 
+	// CleanUpEarlierRuns acknowledges, before the specs, the messages
+	// earlier meshdoctor runs sent from this mailbox and left in the
+	// inbox, when they are older than a run can last; each is listed in
+	// the report. Messages of other senders are never acknowledged, even
+	// when their local ID looks like meshdoctor's.
+	CleanUpEarlierRuns bool
+
 	// Progress receives a line per finished spec; nil for none. Ginkgo's
 	// own reporter never writes anywhere.
 	Progress io.Writer
+
+	// spineCAs replaces pki's table of NHS CAs in the live guard; runID
+	// the run's random ID. Settable by this package's tests only.
+	spineCAs []pki.SpineCA
+	runID    string
 
 	// ackGoneWait bounds MESH-ACK-003's wait (DefaultAckGoneWait, or the
 	// timeout when shorter); settable by this package's tests only.
@@ -81,8 +94,10 @@ const (
 	MaxChunkSize = 100_000_000
 )
 
-// LocalIDPrefix starts the mex-LocalID of every message the suite sends.
-// Cleanup recognises leftovers of earlier runs by it, and by nothing else.
+// LocalIDPrefix starts the mex-LocalID of every message the suite sends,
+// followed by the run's ID. The prefix alone never makes a message the
+// run's own: the clean-up also wants the run's ID and the run's mailbox as
+// the sender, read from the message's headers.
 const LocalIDPrefix = "meshdoctor-conform-"
 
 // ErrLiveRefused is returned when the target is the live service and
@@ -90,10 +105,15 @@ const LocalIDPrefix = "meshdoctor-conform-"
 var ErrLiveRefused = errors.New("refusing to run the conformance suites against live MESH: pass --allow-live to run the live-safe specs (a handshake and one small message to your own mailbox)")
 
 // ConfigError is an option the suite cannot run with; the caller's
-// mistake, not MESH's.
-type ConfigError struct{ Msg string }
+// mistake, not MESH's. A refusal of live MESH found by evidence (the
+// server's certificate) is one too, and unwraps to ErrLiveRefused.
+type ConfigError struct {
+	Msg string
+	err error
+}
 
 func (e *ConfigError) Error() string { return e.Msg }
+func (e *ConfigError) Unwrap() error { return e.err }
 
 func configErrorf(format string, args ...any) error {
 	return &ConfigError{Msg: fmt.Sprintf(format, args...)}
@@ -181,14 +201,18 @@ func (o Options) withDefaults() (Options, error) {
 		if !o.AllowLive {
 			return o, ErrLiveRefused
 		}
-		// Live: only what is safe there, whatever else was asked for.
-		if o.LabelFilter == "" {
-			o.LabelFilter = LabelLiveSafe
-		} else {
-			o.LabelFilter = LabelLiveSafe + " && (" + o.LabelFilter + ")"
-		}
+		o.LabelFilter = liveSafeOnly(o.LabelFilter)
 	}
 	return o, nil
+}
+
+// liveSafeOnly narrows a label filter to the live-safe specs: live MESH
+// gets only what is safe there, whatever else was asked for.
+func liveSafeOnly(filter string) string {
+	if filter == "" {
+		return LabelLiveSafe
+	}
+	return LabelLiveSafe + " && (" + filter + ")"
 }
 
 // checkFilters refuses a label filter or focus Ginkgo could not read:

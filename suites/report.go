@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/onsi/ginkgo/v2/types"
 )
@@ -12,9 +13,17 @@ import (
 // Report is the outcome of one run: a line per spec, a summary, and what
 // the clean-up did.
 type Report struct {
+	// RunID is the run's identity: it is in the local ID and subject of
+	// every message the run sent, and the clean-up acknowledges only
+	// messages that carry it and come from the run's own mailbox.
+	RunID   string        `json:"run_id,omitempty"`
 	Specs   []Spec        `json:"specs"`
 	Summary Summary       `json:"summary"`
 	Cleanup CleanupReport `json:"cleanup"`
+	// RootCause is one line naming what made every request fail the same
+	// way (5xx to everything, a connection that keeps dropping, a server
+	// gone mid-run), with the specs it took down counted; empty otherwise.
+	RootCause string `json:"root_cause,omitempty"`
 	// Setup holds failures outside the specs (suite set-up and tear-down).
 	Setup      []string      `json:"setup,omitempty"`
 	Started    time.Time     `json:"started"`
@@ -206,7 +215,7 @@ func newReport(r types.Report, sel selector) *Report {
 // failureText is the reason a spec failed or was skipped, in one line; a
 // failure outside the spec's own body names where it happened.
 func failureText(sr types.SpecReport) string {
-	msg := oneLine(sr.Failure.Message)
+	msg := capText(oneLine(sr.Failure.Message), maxFailure)
 	if msg == "" && sr.State == types.SpecStateSkipped {
 		return ""
 	}
@@ -214,4 +223,42 @@ func failureText(sr types.SpecReport) string {
 		msg = fmt.Sprintf("in %s: %s", nt, msg)
 	}
 	return msg
+}
+
+// maxFailure bounds a spec's failure text: a server's error page (a SOAP
+// fault, an HTML page) is evidence in its first lines, noise after.
+const maxFailure = 400
+
+// maxFailureWithCause bounds it when the run's root cause says the rest.
+const maxFailureWithCause = 160
+
+// capText cuts s to at most n bytes, on a rune boundary, marking the cut.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d more bytes)", len(s)-cut)
+}
+
+// addNotRun completes the report with the catalogue's specs it lacks, as
+// skipped with why, in catalogue order, and counts again.
+func (r *Report) addNotRun(why string) *Report {
+	have := map[string]Spec{}
+	for _, sp := range r.Specs {
+		have[sp.ID] = sp
+	}
+	r.Specs = nil
+	for _, c := range Catalogue() {
+		sp, ok := have[c.ID]
+		if !ok {
+			sp = Spec{ID: c.ID, Text: c.Text, Labels: c.Labels, Status: StatusSkipped, Selected: true, Failure: why, Entries: []Entry{}}
+		}
+		r.Specs = append(r.Specs, sp)
+	}
+	r.Summary = summarize(r.Specs)
+	return r
 }

@@ -2,11 +2,13 @@ package suites
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +43,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := newEnv(o)
+	hard := hardStop(ctx)
+	e, err := newEnv(o, hard)
 	if err != nil {
 		return nil, err
 	}
@@ -52,40 +55,112 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	// One handshake first: when MESH cannot be reached at all (no answer,
 	// TLS refused), every spec would fail for that one reason, one after
-	// another, each waiting out its timeout. Say it once instead.
-	if err := reachable(ctx, o); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	// another, each waiting out its timeout. Say it once instead. It also
+	// looks at what answers: a server that shows itself as live MESH is
+	// refused here, before anything is sent.
+	pf := preflight(ctx, o)
+	switch {
+	case ctx.Err() != nil:
+		return e.stopped(Skipped("skipped: interrupted during the preflight handshake, before any spec ran"), "interrupted during the preflight handshake: nothing was sent"), nil
+	case pf.live != "" && !o.AllowLive:
+		return nil, &ConfigError{Msg: ErrLiveRefused.Error() + " (" + pf.live + ")", err: ErrLiveRefused}
+	case pf.err != nil:
+		what := "MESH could not be reached: "
+		if isDropped(pf.err) {
+			what = "the connection to MESH was dropped "
 		}
-		r := Skipped("skipped: MESH could not be reached: " + err.Error() + " (run 'meshdoctor check' for a diagnosis)")
-		r.Setup = append(r.Setup, "preflight handshake failed before any spec ran")
-		return r, nil
+		r := Skipped("skipped: " + what + pf.err.Error() + " (run 'meshdoctor check' for a diagnosis)")
+		return e.stopped(r, "preflight handshake failed before any spec ran"), nil
+	case pf.live != "":
+		// Allowed, and live by the evidence: only what is safe there.
+		o.LabelFilter = liveSafeOnly(o.LabelFilter)
+		e.opts = o
 	}
 
-	ginkgoMu.Lock()
-	defer ginkgoMu.Unlock()
-	restore := quietGinkgo()
-	defer restore()
+	// Before any spec, a look at the inbox: who else's messages wait there
+	// (never touched), and what earlier runs left.
+	e.survey(ctx)
 
 	var report *Report
-	s := &suite{e: e, runCtx: ctx, progress: o.Progress}
+	var finished []types.SpecReport
 	sel := newSelector(o.LabelFilter, o.Focus)
-	s.register(func(r types.Report) { report = newReport(r, sel) })
+	started := time.Now()
+	func() {
+		ginkgoMu.Lock()
+		defer ginkgoMu.Unlock()
+		restore := quietGinkgo()
+		defer restore()
 
-	sc := suiteConfig()
-	sc.LabelFilter = o.LabelFilter
-	sc.FocusStrings = o.Focus
-	sc.FailFast = o.FailFast
-	if d, ok := ctx.Deadline(); ok {
-		sc.Timeout = max(time.Until(d), time.Second)
-	}
-	ginkgo.RunSpecs(failRecorder{}, suiteName, sc, reporterConfig())
+		s := &suite{e: e, runCtx: ctx, progress: o.Progress}
+		s.register(func(r types.Report) { report = newReport(r, sel) })
+		defer func() { finished = s.finished }()
+
+		sc := suiteConfig()
+		sc.LabelFilter = o.LabelFilter
+		sc.FocusStrings = o.Focus
+		sc.FailFast = o.FailFast
+		if d, ok := ctx.Deadline(); ok {
+			sc.Timeout = max(time.Until(d), time.Second)
+		}
+		ginkgo.RunSpecs(failRecorder{}, suiteName, sc, reporterConfig())
+	}()
+	// The clean-up runs here, outside Ginkgo: Ginkgo gives up its
+	// after-suite nodes at a second interrupt, and the clean-up must then
+	// still say what it left.
+	e.finish(ctx.Err() != nil)
 
 	if report == nil {
-		return nil, errors.New("conformance suite ended without a report")
+		if ctx.Err() == nil {
+			return nil, errors.New("conformance suite ended without a report")
+		}
+		// Ginkgo bailed out (a third interrupt) before its reporting: the
+		// specs that ended say what ran; the rest did not.
+		report = newReport(types.Report{StartTime: started, RunTime: time.Since(started), SpecReports: finished}, sel)
+		report.addNotRun("not run: the run was interrupted")
 	}
+	report.RunID = e.runID
 	report.Cleanup = e.cleanup
+	goneSkipped := 0
+	for _, sp := range report.Specs {
+		if sp.Status == StatusSkipped && strings.Contains(sp.Failure, goneSkip) {
+			goneSkipped++
+		}
+	}
+	report.RootCause = e.obs.rootCause(report.Summary.Bad(), goneSkipped)
+	if report.RootCause != "" {
+		// The cause is said once; each failure keeps its first words.
+		for i := range report.Specs {
+			report.Specs[i].Failure = capText(report.Specs[i].Failure, maxFailureWithCause)
+		}
+	}
 	return report, nil
+}
+
+// stopped completes the report of a run that ended before its specs.
+func (e *env) stopped(r *Report, setup string) *Report {
+	r.RunID = e.runID
+	r.Setup = append(r.Setup, setup)
+	r.Cleanup.Untouched = len(e.others)
+	return r
+}
+
+// hardStopKey carries the context of the second interrupt.
+type hardStopKey struct{}
+
+// WithHardStop returns ctx carrying hard, the second interrupt: cancelling
+// ctx (the first) stops the specs and sending, and the clean-up then
+// acknowledges what the run sent; cancelling hard stops the clean-up too,
+// and the report names every message left behind. Without it only ctx
+// counts, and the clean-up is bounded by its own time limit.
+func WithHardStop(ctx, hard context.Context) context.Context {
+	return context.WithValue(ctx, hardStopKey{}, hard)
+}
+
+func hardStop(ctx context.Context) context.Context {
+	if h, ok := ctx.Value(hardStopKey{}).(context.Context); ok && h != nil {
+		return h
+	}
+	return context.Background()
 }
 
 // CatalogueEntry is a spec as the catalogue lists it.
@@ -147,12 +222,7 @@ func ginkgoWouldExit() error {
 // skipped, with why (for example "mesh.handshake failed"), so that a
 // report can still list the catalogue.
 func Skipped(why string) *Report {
-	r := &Report{Started: time.Now()}
-	for _, e := range Catalogue() {
-		r.Specs = append(r.Specs, Spec{ID: e.ID, Text: e.Text, Labels: e.Labels, Status: StatusSkipped, Selected: true, Failure: why, Entries: []Entry{}})
-	}
-	r.Summary = summarize(r.Specs)
-	return r
+	return (&Report{Started: time.Now()}).addNotRun(why)
 }
 
 // quietGinkgo gives Ginkgo a fresh spec tree and a reporter that writes
@@ -207,25 +277,71 @@ func progressLine(w io.Writer, sr types.SpecReport) {
 	fmt.Fprintln(w, line)
 }
 
-// reachable makes one handshake, without retries, and reports a failure
-// below HTTP: any HTTP answer, even a refusal, means MESH is there and the
-// specs can judge it. It waits at least 10 s whatever the specs' timeout,
-// since it asks only whether MESH is there at all: a slow MESH is the
-// specs' to judge.
-func reachable(ctx context.Context, o Options) error {
+// preflightResult is what the one handshake before the specs found.
+type preflightResult struct {
+	// err is a failure below HTTP: MESH is not there to judge.
+	err error
+	// live names the evidence that the server is live MESH, "" when none.
+	live string
+}
+
+// preflight makes one handshake, without retries but one: a connection
+// dropped mid-exchange is tried once more before the suites are skipped
+// (and named "dropped", not "unreachable"). Any HTTP answer, even a
+// refusal, means MESH is there and the specs can judge it. It waits at
+// least 10 s whatever the specs' timeout, since it asks only whether MESH
+// is there at all: a slow MESH is the specs' to judge. It also reads the
+// server's certificates for evidence of live MESH.
+func preflight(ctx context.Context, o Options) preflightResult {
 	base, err := o.Target.BaseURL()
 	if err != nil {
-		return err
+		return preflightResult{err: err}
 	}
-	c, err := mesh.NewClient(mesh.Config{BaseURL: base, Credentials: o.Target.Credentials, TLS: o.TLS,
+	ev := &liveEvidence{table: o.spineCAs}
+	var tlsCfg *tls.Config
+	if o.TLS != nil {
+		tlsCfg = o.TLS.Clone()
+	} else {
+		tlsCfg = &tls.Config{}
+	}
+	tlsCfg.VerifyConnection = chainVerify(tlsCfg.VerifyConnection, ev.see)
+	c, err := mesh.NewClient(mesh.Config{BaseURL: base, Credentials: o.Target.Credentials, TLS: tlsCfg,
 		MaxRetries: -1, Timeout: max(o.Timeout, 10*time.Second), ClientVersion: clientVersion(), ProxySettings: &o.Target.Proxy})
 	if err != nil {
-		return err
+		return preflightResult{err: err}
 	}
 	defer c.CloseIdleConnections()
-	err = c.Handshake(ctx)
-	if _, isAPI := mesh.AsAPIError(err); err == nil || isAPI {
-		return nil
+	var r preflightResult
+	for attempt := 1; ; attempt++ {
+		err = c.Handshake(ctx)
+		if _, isAPI := mesh.AsAPIError(err); err == nil || isAPI {
+			err = nil
+			break
+		}
+		if !isDropped(err) || ctx.Err() != nil {
+			break
+		}
+		if attempt == 2 {
+			err = fmt.Errorf("twice, closed or reset before MESH answered (tried once more): %w", err)
+			break
+		}
 	}
-	return err
+	if err != nil {
+		ev.seeFailed(err)
+	}
+	r.err = err
+	r.live = ev.found()
+	return r
+}
+
+// chainVerify runs a VerifyConnection hook after the one already set.
+func chainVerify(prev, next func(tls.ConnectionState) error) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if prev != nil {
+			if err := prev(cs); err != nil {
+				return err
+			}
+		}
+		return next(cs)
+	}
 }

@@ -23,6 +23,10 @@ type suite struct {
 	e        *env
 	runCtx   context.Context
 	progress io.Writer
+	// finished are the specs' reports as each ended: the run's report
+	// when Ginkgo, told to bail out (a third interrupt), skips its
+	// after-suite reporting.
+	finished []types.SpecReport
 }
 
 // register builds Ginkgo's spec tree. Ginkgo shuffles top-level
@@ -30,19 +34,21 @@ type suite struct {
 // each group's container placed here (ginkgo.Offset(1)), keep the order
 // declared below.
 func (s *suite) register(onReport func(types.Report)) {
-	ginkgo.BeforeSuite(func(sc ginkgo.SpecContext) {
-		ctx, cancel := s.ctx(sc)
-		defer cancel()
-		s.e.drain(ctx)
+	ginkgo.ReportAfterEach(func(sr ginkgo.SpecReport) {
+		s.finished = append(s.finished, sr)
+		progressLine(s.progress, sr)
 	})
-	ginkgo.AfterSuite(func() { s.e.finish() })
-	ginkgo.ReportAfterEach(func(sr ginkgo.SpecReport) { progressLine(s.progress, sr) })
 	ginkgo.ReportAfterSuite("conformance report", func(r ginkgo.Report) { onReport(r) })
 
 	ginkgo.Describe("MESH", func() {
 		ginkgo.BeforeEach(func() {
 			if err := s.runCtx.Err(); err != nil {
 				ginkgo.AbortSuite("run interrupted: " + err.Error())
+			}
+			if s.e.obs.gone() {
+				// Each spec would wait out its retries for the same
+				// reason, which the report's root cause names once.
+				ginkgo.Skip(goneSkip + "not tried (see the root cause)")
 			}
 		})
 		s.handshakeSpecs()
@@ -74,6 +80,10 @@ func (s *suite) ctx(sc context.Context) (context.Context, context.CancelFunc) {
 }
 
 func labels(l ...string) []string { return l }
+
+// goneSkip starts the reason of a spec skipped because MESH had stopped
+// answering.
+const goneSkip = "MESH stopped answering: "
 
 // step is a prerequisite several specs share (send the message, wait for
 // its delivery): done once, by whichever selected spec needs it first.

@@ -53,7 +53,7 @@ func (s *suite) chunkedSpecs() {
 		}
 		ginkgo.AfterAll(func() {
 			if id != "" {
-				_ = s.e.ack(context.Background(), id)
+				s.e.ackQuietly(id)
 			}
 		})
 		chunkPath := func(k int) string {
@@ -167,6 +167,7 @@ func (s *suite) chunkedSpecs() {
 					mesh.HeaderTo:         {s.e.recipient()},
 					mesh.HeaderWorkflowID: {s.e.workflow()},
 					mesh.HeaderLocalID:    {s.e.localID("partial")},
+					mesh.HeaderSubject:    {s.e.subject()},
 					mesh.HeaderChunkRange: {"1:2"},
 					"Content-Type":        {"application/octet-stream"},
 				}
@@ -179,7 +180,7 @@ func (s *suite) chunkedSpecs() {
 					s.failf("MESH answered %d to chunk 1 of 2 (%s); want 202 with a message id", r.Status, excerpt(r.Body))
 				}
 				s.e.ledger.add(pid)
-				ginkgo.DeferCleanup(func() { _ = s.e.ack(context.Background(), pid) })
+				ginkgo.DeferCleanup(func() { s.e.ackQuietly(pid) })
 				entry("message_id", pid)
 				in, err := s.listed(ctx, s.e.receive, pid)
 				if err != nil {
@@ -227,7 +228,7 @@ func (s *suite) compressionSpecs() {
 				ChunkSize:   chunk,
 			}, newPayloadReader(seed, size), size)
 			if id != "" {
-				ginkgo.DeferCleanup(func() { _ = s.e.ack(context.Background(), id) })
+				ginkgo.DeferCleanup(func() { s.e.ackQuietly(id) })
 			}
 			if err != nil {
 				s.failf("send with Content-Encoding: gzip: %s", oneLine(err.Error()))

@@ -39,7 +39,7 @@ func (s *suite) paginationSpecs() {
 		}
 		ginkgo.AfterAll(func() {
 			for _, id := range ids {
-				_ = s.e.ack(context.Background(), id)
+				s.e.ackQuietly(id)
 			}
 		})
 		// everyOnce fails unless got lists each of ids exactly once.
@@ -219,6 +219,7 @@ func (s *suite) errorSpecs() {
 				mesh.HeaderTo:         {s.e.mailbox()},
 				mesh.HeaderWorkflowID: {s.e.workflow()},
 				mesh.HeaderLocalID:    {s.e.localID(purpose)},
+				mesh.HeaderSubject:    {s.e.subject()},
 				mesh.HeaderChunkRange: {chunkRange},
 				"Content-Type":        {"application/octet-stream"},
 			}

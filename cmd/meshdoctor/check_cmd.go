@@ -87,7 +87,11 @@ to see how each real failure is diagnosed: --sandbox=clock-skew,reject-token.
 			if err != nil {
 				return err
 			}
-			return a.writeRun(run, f.format, f.verbose, f.out)
+			werr := a.writeRun(run, f.format, f.verbose, f.out)
+			if cmd.Context().Err() != nil {
+				return errInterrupted
+			}
+			return werr
 		},
 	}
 	f.register(cmd.Flags())
@@ -134,13 +138,12 @@ func (a *app) runChecksOn(ctx context.Context, f checkFlags, command string, tar
 	if err := a.applyGeoFlags(f.geo, &opts); err != nil {
 		return nil, err
 	}
+	// Interrupted, the run still comes back with what ran: the report is
+	// always written; the caller then exits 130.
 	run, _ := prober.Checks(ctx, target, prober.CheckJob{
 		Command: command, Checks: selected, Options: opts,
 		Sandbox: f.sandbox != sandboxFlagUnset, Progress: a.progress(len(selected)),
 	})
-	if ctx.Err() != nil {
-		return nil, errInterrupted
-	}
 	return run, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/reports"
@@ -27,6 +28,7 @@ type conformFlags struct {
 	pollInterval time.Duration
 	chunkSize    string
 	failFast     bool
+	cleanEarlier bool
 	format       string
 	verbose      bool
 	out          outputFlags
@@ -44,10 +46,12 @@ and the errors MESH must give. Each spec has a stable ID and states what MESH MU
 --list prints the catalogue and --label-filter or --focus choose from it.
 
 Messages go to your own mailbox, or to --recipient when MESH_RECIPIENT_PASSWORD (or
-MESH_RECIPIENT_PASSWORD_FILE) lets the suites receive there too. Everything sent is
-acknowledged on the way out, also after failures, timeouts and Ctrl-C; leftovers of
-earlier runs (local ID starting "` + suites.LocalIDPrefix + `") are acknowledged first, and no other
-message is touched.
+MESH_RECIPIENT_PASSWORD_FILE) lets the suites receive there too. Each run has an ID,
+carried in the local ID and subject of every message it sends; it acknowledges only
+messages that carry it and come from its own mailbox, on the way out, also after
+failures, timeouts and Ctrl-C (a second Ctrl-C stops the clean-up; the report names
+what was left). Messages of earlier runs are reported, not touched, unless
+--clean-up-earlier-runs; other messages are never downloaded or acknowledged.
 
 Live MESH is refused unless --allow-live; then only the live-safe specs run.
 
@@ -84,6 +88,7 @@ configuration error, or live MESH without --allow-live; 3 meshdoctor could not r
 	fl.DurationVar(&f.pollInterval, "poll-interval", 0, "how often to look again while waiting (default 5s; 50ms with --sandbox)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "", "chunk size of the chunked specs, at most 100MB (default 6MiB; 16KiB with --sandbox)")
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failed spec (clean-up still runs)")
+	registerCleanEarlier(fl, &f.cleanEarlier)
 	fl.StringVar(&f.format, "format", "text", "output on stdout: text or json")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show what each spec recorded, not only for failures")
 	f.out.register(fl, false)
@@ -153,6 +158,8 @@ func (a *app) suiteOptions(f conformFlags, t mesh.Target, sandboxed bool) (suite
 		Timeout:      f.timeout,
 		PollInterval: f.pollInterval,
 		AllowLive:    f.target.allowLive,
+
+		CleanUpEarlierRuns: f.cleanEarlier,
 	}
 	if f.timeout < 0 || f.pollInterval < 0 {
 		return o, usagef("--timeout and --poll-interval must not be negative")
@@ -195,6 +202,11 @@ func (a *app) suiteOptions(f conformFlags, t mesh.Target, sandboxed bool) (suite
 		o.Progress = a.stderr
 	}
 	return o, nil
+}
+
+// registerCleanEarlier adds --clean-up-earlier-runs (conform and run).
+func registerCleanEarlier(fl *pflag.FlagSet, v *bool) {
+	fl.BoolVar(v, "clean-up-earlier-runs", false, "acknowledge, before the specs, what earlier meshdoctor runs sent from this mailbox and left in the inbox (each listed; other senders' messages and those younger than a run can last are refused)")
 }
 
 func (a *app) listCatalogue(format string) error {

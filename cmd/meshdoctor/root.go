@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/reports"
+	"github.com/meshdoctor/meshdoctor/suites"
 )
 
 // app is what every sub-command shares: its streams and environment.
@@ -26,9 +27,49 @@ type app struct {
 // run is the whole CLI: it writes only to the streams it is given and
 // returns the exit code, so tests drive it without a subprocess.
 func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Only the commands that send messages have a clean-up to speak of.
+	sends := len(args) > 0 && (args[0] == "conform" || args[0] == "run")
+	ctx, stop := interrupts(stderr, sends)
 	defer stop()
 	return runContext(ctx, args, stdout, stderr, getenv)
+}
+
+// interrupts turns Ctrl-C and SIGTERM into the two stops of a run: the
+// first cancels the returned context (stop sending; clean up what was
+// sent), the second the clean-up too (CI runners send two), after which
+// the report still names what was left behind. With sends, each stop is
+// announced on stderr.
+func interrupts(stderr io.Writer, sends bool) (context.Context, func()) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	first, cancelFirst := context.WithCancel(context.Background())
+	second, cancelSecond := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sig:
+			if sends {
+				fmt.Fprintln(stderr, "meshdoctor: interrupted: stopping; acknowledging what this run sent (interrupt again to stop the clean-up)")
+			}
+			cancelFirst()
+		case <-done:
+			return
+		}
+		select {
+		case <-sig:
+			if sends {
+				fmt.Fprintln(stderr, "meshdoctor: interrupted again: stopping the clean-up; the report names what is left")
+			}
+			cancelSecond()
+		case <-done:
+		}
+	}()
+	return suites.WithHardStop(first, second), func() {
+		signal.Stop(sig)
+		close(done)
+		cancelFirst()
+		cancelSecond()
+	}
 }
 
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {

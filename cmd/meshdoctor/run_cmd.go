@@ -47,6 +47,7 @@ live-safe specs run.
 	fl.StringVar(&cf.labelFilter, "label-filter", "", "run the conformance specs whose labels match this expression")
 	fl.DurationVar(&cf.pollInterval, "poll-interval", 0, "how often the suites look again while waiting for delivery (default 5s; 50ms with --sandbox)")
 	fl.DurationVar(&cf.timeout, "suite-timeout", 0, "longest wait for one request or a delivery in the suites (default 2m; 10s with --sandbox)")
+	registerCleanEarlier(fl, &cf.cleanEarlier)
 	return cmd
 }
 

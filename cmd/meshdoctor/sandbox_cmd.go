@@ -23,6 +23,7 @@ type sandboxFlags struct {
 	faults                                  []string
 	maxRequest                              string
 	allowStale, allowReuse                  bool
+	uploadExpiry                            time.Duration
 }
 
 func (a *app) sandboxCommand() *cobra.Command {
@@ -73,6 +74,7 @@ Faults (--fault, repeatable):
 	fl.BoolVar(&f.allowStale, "allow-stale-tokens", false, "accept tokens outside the ±2 hour window (as NHS's mesh-sandbox does)")
 	fl.BoolVar(&f.allowReuse, "allow-token-reuse", false, "accept a token more than once (as NHS's mesh-sandbox does)")
 	fl.BoolVar(&f.quiet, "quiet", false, "do not log a line per request")
+	fl.DurationVar(&f.uploadExpiry, "upload-expiry", sandbox.DefaultUploadExpiry, "expire a chunked upload still incomplete after this long (logged; GET /admin/uploads/expired lists them)")
 	return cmd
 }
 
@@ -88,6 +90,10 @@ func (f *sandboxFlags) config(logw io.Writer) (sandbox.Config, error) {
 		Plain:            f.plain,
 		AllowStaleTokens: f.allowStale,
 		AllowTokenReuse:  f.allowReuse,
+		UploadExpiry:     f.uploadExpiry,
+	}
+	if f.uploadExpiry <= 0 {
+		return cfg, usagef("--upload-expiry %s: want a positive duration, e.g. 24h", f.uploadExpiry)
 	}
 	if !f.quiet {
 		cfg.Log = logw

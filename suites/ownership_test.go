@@ -1,0 +1,307 @@
+package suites
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/sandbox"
+)
+
+// wire is a reverse proxy in front of a sandbox that records every request
+// (method and path) and lets a test act on the n-th one.
+type wire struct {
+	mu     sync.Mutex
+	seen   []string
+	onReq  func(n int, r *http.Request) // called before passing request n on (1-based)
+	server *httptest.Server
+}
+
+func newWire(t *testing.T, srv *sandbox.Server, o *Options) *wire {
+	t.Helper()
+	u, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wire{}
+	p := httputil.NewSingleHostReverseProxy(u)
+	tr := &http.Transport{TLSClientConfig: srv.ClientTLSConfig()}
+	p.Transport = tr
+	p.ErrorLog = log.New(io.Discard, "", 0)
+	w.server = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		w.seen = append(w.seen, r.Method+" "+r.URL.Path)
+		n, hook := len(w.seen), w.onReq
+		w.mu.Unlock()
+		if hook != nil {
+			hook(n, r)
+		}
+		p.ServeHTTP(rw, r)
+	}))
+	// Closed before the sandbox: its idle connections would hold the
+	// sandbox's shutdown.
+	t.Cleanup(func() { w.server.Close(); tr.CloseIdleConnections() })
+	pool := x509.NewCertPool()
+	pool.AddCert(w.server.Certificate())
+	o.Target.URL = w.server.URL
+	o.TLS = &tls.Config{RootCAs: pool}
+	return w
+}
+
+func (w *wire) requests() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.seen)
+}
+
+// touched lists what a run did to a message beyond reading its headers:
+// downloads (GET of the message or a chunk) and acknowledgements.
+func (w *wire) touched(id string) []string {
+	re := regexp.MustCompile(`(?i)^(GET|PUT) .*/inbox/` + regexp.QuoteMeta(id) + `(/|$)`)
+	var out []string
+	for _, r := range w.requests() {
+		if re.MatchString(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// seed sends a message from one sandbox mailbox to another with the given
+// local ID and returns its id.
+func seed(t *testing.T, srv *sandbox.Server, from, to, localID string) string {
+	t.Helper()
+	id, err := client(t, srv, from).Send(context.Background(),
+		mesh.Message{To: to, WorkflowID: "TEST_WORKFLOW2", LocalID: localID, Subject: "not this run's"},
+		strings.NewReader("someone's real data"), -1)
+	if err != nil {
+		t.Fatalf("seed %s: %v", localID, err)
+	}
+	return id
+}
+
+func localIDAt(started time.Time, purpose string) string {
+	return LocalIDPrefix + newRunID(started) + "-" + purpose
+}
+
+// sharedInbox fills X26ABC1's inbox as a shared mailbox looks: another
+// sender's messages (one imitating this very run's local ID, one an old
+// meshdoctor-looking one), an ordinary message of the mailbox itself, and
+// two earlier meshdoctor runs' messages from the mailbox itself, one three
+// days old, one of a run that may still be going.
+func sharedInbox(t *testing.T, srv *sandbox.Server, runID string) (foreign, oldOwn, youngOwn string) {
+	t.Helper()
+	var f []string
+	f = append(f, seed(t, srv, "X26ABC2", "X26ABC1", LocalIDPrefix+runID+"-basic"))
+	f = append(f, seed(t, srv, "X26ABC2", "X26ABC1", localIDAt(time.Now().Add(-72*time.Hour), "basic")))
+	f = append(f, seed(t, srv, "X26ABC1", "X26ABC1", "invoice-2026-0042"))
+	oldOwn = seed(t, srv, "X26ABC1", "X26ABC1", localIDAt(time.Now().Add(-72*time.Hour), "chunked"))
+	youngOwn = seed(t, srv, "X26ABC1", "X26ABC1", localIDAt(time.Now().Add(-5*time.Minute), "page-03"))
+	return strings.Join(f, ","), oldOwn, youngOwn
+}
+
+// TestSharedMailbox: in an inbox holding other senders' messages (one with
+// this run's own local ID) and earlier runs' leftovers, every spec passes,
+// nothing that is not the run's own is downloaded or acknowledged, and the
+// earlier runs' messages are reported, not touched.
+func TestSharedMailbox(t *testing.T) {
+	srv, o := startSandbox(t)
+	o.runID = newRunID(time.Now())
+	foreign, oldOwn, youngOwn := sharedInbox(t, srv, o.runID)
+	w := newWire(t, srv, &o)
+	before := inbox(t, srv, "X26ABC1")
+
+	r, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.Specs {
+		if s.Status != StatusPassed {
+			t.Errorf("%s %s: %s", s.ID, s.Status, s.Failure)
+		}
+	}
+	for _, id := range before {
+		if got := w.touched(id); len(got) > 0 {
+			t.Errorf("message %s, not the run's, was touched: %v", id, got)
+		}
+	}
+	if after := inbox(t, srv, "X26ABC1"); !sameIDs(after, before) {
+		t.Errorf("inbox after the run %v, want as it was %v", after, before)
+	}
+	er := r.Cleanup.Earlier
+	if er == nil || er.Waiting != 2 || time.Since(er.Oldest) < 71*time.Hour {
+		t.Fatalf("earlier runs %+v: want 2 waiting, the oldest 3 days", er)
+	}
+	if line := er.Line(time.Now()); !strings.Contains(line, "2 messages from earlier meshdoctor runs wait in the inbox, the oldest 3 days") {
+		t.Errorf("earlier-runs line %q", line)
+	}
+	if r.RunID != o.runID || r.Cleanup.Drained != 0 || r.Cleanup.Acknowledged != r.Cleanup.Sent || r.Cleanup.Untouched < 5 {
+		t.Errorf("run %s, clean-up %+v", r.RunID, r.Cleanup)
+	}
+	_, _, _ = foreign, oldOwn, youngOwn
+}
+
+// TestCleanUpEarlierRuns: asked to, the run acknowledges the mailbox's own
+// old meshdoctor messages and lists them; it refuses other senders' (even
+// with meshdoctor's local ID) and those of a run that may still be going.
+func TestCleanUpEarlierRuns(t *testing.T) {
+	srv, o := startSandbox(t)
+	o.runID = newRunID(time.Now())
+	foreign, oldOwn, youngOwn := sharedInbox(t, srv, o.runID)
+	w := newWire(t, srv, &o)
+	o.CleanUpEarlierRuns = true
+	o.LabelFilter = LabelHandshake
+
+	r, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := r.Cleanup.Earlier
+	if er == nil || len(er.Acknowledged) != 1 || !strings.HasPrefix(er.Acknowledged[0], oldOwn) || r.Cleanup.Drained != 1 {
+		t.Fatalf("earlier runs %+v: want exactly %s acknowledged", er, oldOwn)
+	}
+	refused := strings.Join(er.Refused, "\n")
+	for _, id := range append(strings.Split(foreign, ",")[:2], youngOwn) {
+		if !strings.Contains(refused, id) {
+			t.Errorf("%s not listed as refused:\n%s", id, refused)
+		}
+	}
+	if !strings.Contains(refused, "sent by X26ABC2") || !strings.Contains(refused, "may still be going") {
+		t.Errorf("refusals do not say why:\n%s", refused)
+	}
+	for _, id := range append(strings.Split(foreign, ","), youngOwn) {
+		if got := w.touched(id); len(got) > 0 {
+			t.Errorf("message %s was touched: %v", id, got)
+		}
+	}
+	if er.Waiting != 1 {
+		t.Errorf("waiting %d, want the young run's one", er.Waiting)
+	}
+}
+
+func sameIDs(a, b []string) bool {
+	norm := func(s []string) []string {
+		out := make([]string, len(s))
+		for i, v := range s {
+			out[i] = strings.ToUpper(v)
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(norm(a), norm(b))
+}
+
+// TestDoubleInterrupt interrupts a run twice at many points: the report
+// always comes back, nothing foreign is touched, and every message of the
+// run still in the inbox is named among the leftovers, with how to remove it.
+func TestDoubleInterrupt(t *testing.T) {
+	points := []struct{ first, second int }{
+		{1, 1}, {2, 3}, {8, 8}, {15, 16}, {25, 26}, {33, 40}, {40, 40}, {52, 53}, {60, 62}, {75, 75}, {90, 91}, {120, 124}, {1000, 1000},
+	}
+	for _, p := range points {
+		t.Run(fmt.Sprintf("at-%d-and-%d", p.first, p.second), func(t *testing.T) {
+			srv, o := startSandbox(t)
+			foreign := seed(t, srv, "X26ABC2", "X26ABC1", LocalIDPrefix+newRunID(time.Now())+"-basic")
+			w := newWire(t, srv, &o)
+			soft, cancelSoft := context.WithCancel(context.Background())
+			hard, cancelHard := context.WithCancel(context.Background())
+			defer cancelSoft()
+			defer cancelHard()
+			w.onReq = func(n int, _ *http.Request) {
+				if n == p.first {
+					cancelSoft()
+				}
+				if n == p.second {
+					cancelHard()
+				}
+			}
+			start := time.Now()
+			r, err := Run(WithHardStop(soft, hard), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 8*time.Second {
+				t.Errorf("the run took %s after its interrupts", d)
+			}
+			if got := w.touched(foreign); len(got) > 0 {
+				t.Errorf("foreign message touched: %v", got)
+			}
+			left := strings.Join(r.Cleanup.Leftovers, "\n")
+			c := client(t, srv, "X26ABC1")
+			for _, id := range inbox(t, srv, "X26ABC1") {
+				if strings.EqualFold(id, foreign) {
+					continue
+				}
+				info, err := c.Head(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(left, id) && !strings.Contains(left, "local ID "+info.LocalID+":") {
+					t.Errorf("message %s left in the inbox, not named among the leftovers %q (clean-up %+v)", id, left, r.Cleanup)
+				}
+			}
+			if len(r.Cleanup.Leftovers) > 0 && r.Cleanup.Remove == "" {
+				t.Errorf("leftovers without how to remove them")
+			}
+			if r.Cleanup.Acknowledged+len(r.Cleanup.Leftovers)+len(r.Cleanup.Incomplete) < r.Cleanup.Sent {
+				t.Errorf("clean-up %+v does not account for every message sent", r.Cleanup)
+			}
+			if r.RunID == "" || r.Summary.OK == (soft.Err() != nil) {
+				t.Errorf("run %q summary %+v", r.RunID, r.Summary)
+			}
+		})
+	}
+}
+
+// TestServerKilledMidRun: the server dies in the middle: the run ends in
+// seconds, names the one cause, and the clean-up names what it could not
+// acknowledge.
+func TestServerKilledMidRun(t *testing.T) {
+	srv, o := startSandbox(t)
+	ctx := context.Background()
+	var once sync.Once
+	o.Progress = progressHook{id: "MESH-RECEIVE-002", fn: func() { once.Do(func() { srv.Close() }) }}
+	start := time.Now()
+	r, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the run lasted %s after the server died", d)
+	}
+	if !strings.Contains(r.RootCause, "stopped answering") {
+		t.Errorf("root cause %q", r.RootCause)
+	}
+	if len(r.Cleanup.Leftovers) == 0 || !strings.Contains(strings.Join(r.Cleanup.Leftovers, "\n"), "could not be reached") {
+		t.Errorf("clean-up %+v: want the unacknowledged message named, MESH unreachable", r.Cleanup)
+	}
+	if s := byID(r)["MESH-ERROR-007"]; s.Status != StatusSkipped || !strings.Contains(s.Failure, "stopped answering") {
+		t.Errorf("last spec %s: %s", s.Status, s.Failure)
+	}
+}
+
+type progressHook struct {
+	id string
+	fn func()
+}
+
+func (p progressHook) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), p.id) {
+		p.fn()
+	}
+	return len(b), nil
+}
