@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/meshdoctor/meshdoctor/geo/geotest"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 	"github.com/meshdoctor/meshdoctor/sandbox"
@@ -196,10 +197,7 @@ func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
 // fakeDNS answers every question with NXDOMAIN, on loopback.
 func fakeDNS(t *testing.T) *net.Resolver {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := geotest.ListenUDP(t, "udp", "127.0.0.1:0")
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetRcode(q, dns.RcodeNameError)

@@ -27,6 +27,10 @@ func Unreachable(err error) bool { return isAny(err, unreachable) }
 // answered), as distinct from a deadline meshdoctor set.
 func TimedOut(err error) bool { return isAny(err, timedOut) }
 
+// Unsupported: the socket option or operation is not supported here (Wine
+// 8.0 answers Go's SIO_UDP_CONNRESET so, and every UDP socket fails).
+func Unsupported(err error) bool { return isAny(err, unsupported) }
+
 func isAny(err error, codes []syscall.Errno) bool {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {

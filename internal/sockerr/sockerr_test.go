@@ -16,6 +16,7 @@ var predicates = map[string]func(error) bool{
 	"aborted":     Aborted,
 	"unreachable": Unreachable,
 	"timed out":   TimedOut,
+	"unsupported": Unsupported,
 }
 
 // wrap dresses an errno the way the net package hands it back from a dial.

@@ -10,4 +10,5 @@ var (
 	aborted     = []syscall.Errno{syscall.ECONNABORTED}
 	unreachable = []syscall.Errno{syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.EADDRNOTAVAIL, syscall.ENETDOWN, syscall.EHOSTDOWN}
 	timedOut    = []syscall.Errno{syscall.ETIMEDOUT}
+	unsupported = []syscall.Errno{syscall.EOPNOTSUPP}
 )

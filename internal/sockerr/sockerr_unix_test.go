@@ -18,4 +18,5 @@ var platformCases = []struct {
 	{wrap("dial", "connect", syscall.ETIMEDOUT), "timed out"},
 	{syscall.ECONNREFUSED, "refused"},
 	{wrap("dial", "connect", syscall.EACCES), ""},
+	{wrap("listen", "setsockopt", syscall.EOPNOTSUPP), "unsupported"},
 }

@@ -17,5 +17,6 @@ var (
 	aborted     = []syscall.Errno{windows.WSAECONNABORTED, windows.ERROR_CONNECTION_ABORTED}
 	unreachable = []syscall.Errno{windows.WSAEHOSTUNREACH, windows.WSAENETUNREACH, windows.WSAEADDRNOTAVAIL,
 		windows.WSAENETDOWN, windows.WSAEHOSTDOWN, windows.ERROR_NETWORK_UNREACHABLE, windows.ERROR_HOST_UNREACHABLE}
-	timedOut = []syscall.Errno{windows.WSAETIMEDOUT}
+	timedOut    = []syscall.Errno{windows.WSAETIMEDOUT}
+	unsupported = []syscall.Errno{windows.WSAEOPNOTSUPP}
 )

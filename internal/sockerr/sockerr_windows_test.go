@@ -25,4 +25,5 @@ var platformCases = []struct {
 	// Go's invented POSIX names on Windows are not what sockets return.
 	{wrap("dial", "connectex", syscall.ECONNREFUSED), ""},
 	{wrap("dial", "connectex", syscall.Errno(10013)), ""}, // WSAEACCES
+	{wrap("listen", "wsaioctl", syscall.Errno(10045)), "unsupported"},
 }
