@@ -12,12 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/osinfo"
 )
 
 // Client defaults. The chunk size and the timeout are those of NHS's own
@@ -210,7 +211,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if clientVersion == "" {
 		clientVersion = "meshdoctor==" + ver
 	}
-	osVersion := osVersion()
+	osVersion := osinfo.Version()
 	arch := osArchitecture()
 	c.userAgent = []string{"meshdoctor;" + ver + ";N/A;" + arch + ";" + runtime.GOOS + ";" + osVersion}
 	c.handshake = http.Header{
@@ -338,30 +339,6 @@ func moduleVersion() string {
 		}
 	}
 	return "dev"
-}
-
-// osVersion is the kernel release and version where the system tells it
-// (Linux), as NHS's Python client reports them; "unknown" elsewhere.
-func osVersion() string {
-	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return "unknown"
-	}
-	v := strings.TrimSpace(string(rel))
-	if ver, err := os.ReadFile("/proc/sys/kernel/version"); err == nil {
-		v += " " + strings.TrimSpace(string(ver))
-	}
-	return headerSafe(v)
-}
-
-// headerSafe drops bytes that may not appear in a header value.
-func headerSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r > 0x7e {
-			return -1
-		}
-		return r
-	}, s)
 }
 
 // osArchitecture names the machine as uname does (x86_64 rather than amd64).
