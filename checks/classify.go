@@ -8,7 +8,8 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
+
+	"github.com/meshdoctor/meshdoctor/internal/sockerr"
 )
 
 // netFailure names a connection failure the way a network engineer would.
@@ -27,13 +28,13 @@ func classifyNet(err error) netFailure {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case sockerr.Refused(err):
 		return failRefused
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+	case sockerr.Reset(err), sockerr.Aborted(err):
 		return failReset
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EADDRNOTAVAIL):
+	case sockerr.Unreachable(err):
 		return failUnreachable
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+	case sockerr.TimedOut(err), errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return failTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return failClosed

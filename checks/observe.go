@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/osinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
@@ -641,7 +642,7 @@ func handshakeHeaders(clientVersion string) map[string]string {
 	return map[string]string{
 		mesh.HeaderClientVersion:  clientVersion,
 		mesh.HeaderOSName:         runtime.GOOS,
-		mesh.HeaderOSVersion:      "N/A",
+		mesh.HeaderOSVersion:      osinfo.Version(),
 		mesh.HeaderOSArchitecture: runtime.GOARCH,
 		mesh.HeaderJavaVersion:    "N/A",
 		"Accept":                  mesh.AcceptV2,

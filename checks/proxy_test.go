@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/meshdoctor/meshdoctor/geo/geotest"
 	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
@@ -198,10 +199,7 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // ""), and every other question with NXDOMAIN, on loopback.
 func answerDNS(t *testing.T, host string) *net.Resolver {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := geotest.ListenUDP(t, "udp", "127.0.0.1:0")
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)

@@ -2,6 +2,7 @@ package geo_test
 
 import (
 	"errors"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -125,7 +126,7 @@ func TestOpenRefuses(t *testing.T) {
 		{"DB-IP ASN", geotest.Write(t, dir, "dbip-asn.mmdb", geotest.Options{Type: "DBIP-ASN-Lite (compat=GeoLite2-ASN)", ASN: true}), new(*geo.NoCountryError), "carries no country"},
 		{"anonymous IP", geotest.Write(t, dir, "anon.mmdb", geotest.Options{Type: "GeoIP2-Anonymous-IP", ASN: true}), new(*geo.NoCountryError), "GeoIP2-Anonymous-IP"},
 		{"unknown ASN-shaped", geotest.Write(t, dir, "x.mmdb", geotest.Options{Type: "something", ASN: true}), new(*geo.NoCountryError), "something database"},
-		{"missing", filepath.Join(dir, "nope.mmdb"), new(*os.PathError), "no such file"},
+		{"missing", filepath.Join(dir, "nope.mmdb"), new(*os.PathError), "nope.mmdb"},
 		{"directory", dir, nil, "is a directory"},
 	}
 	for _, tt := range tests {
@@ -137,6 +138,9 @@ func TestOpenRefuses(t *testing.T) {
 			}
 			if tt.is != nil && !errors.As(err, tt.is) {
 				t.Errorf("error %T %v is not %T", err, err, tt.is)
+			}
+			if tt.name == "missing" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %v is not fs.ErrNotExist", err)
 			}
 			if !strings.Contains(err.Error(), tt.contains) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q does not say %q in one line", err, tt.contains)

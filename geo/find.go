@@ -22,8 +22,36 @@ const (
 // in CacheDir.
 const CacheFile = "dbip-country-lite.mmdb"
 
-// SystemDirs are where geoipupdate and Linux distributions keep databases.
-func SystemDirs() []string {
+// SystemDirs are where geoipupdate and the operating system keep databases
+// on this platform.
+func SystemDirs() []string { return systemDirs(runtime.GOOS, os.Getenv) }
+
+// systemDirs: geoipupdate's default database directory on Windows is
+// %SystemDrive%\ProgramData\MaxMind\GeoIPUpdate\GeoIP; Linux distributions
+// and Homebrew (/opt/homebrew/var/GeoIP, /usr/local/var/GeoIP) the Unix ones.
+func systemDirs(goos string, getenv func(string) string) []string {
+	switch goos {
+	case "windows":
+		var dirs []string
+		add := func(base string) {
+			if base == "" {
+				return
+			}
+			d := base + `\MaxMind\GeoIPUpdate\GeoIP`
+			if !slices.ContainsFunc(dirs, func(x string) bool { return strings.EqualFold(x, d) }) {
+				dirs = append(dirs, d)
+			}
+		}
+		add(strings.TrimRight(getenv("ProgramData"), `\`))
+		drive := strings.TrimRight(getenv("SystemDrive"), `\`)
+		if drive == "" {
+			drive = "C:"
+		}
+		add(drive + `\ProgramData`)
+		return dirs
+	case "darwin":
+		return []string{"/usr/local/share/GeoIP", "/opt/homebrew/var/GeoIP", "/usr/local/var/GeoIP"}
+	}
 	return []string{"/var/lib/GeoIP", "/usr/share/GeoIP", "/usr/local/share/GeoIP"}
 }
 
@@ -97,7 +125,7 @@ func (s Search) Places() []Place {
 	}
 	dirs := s.SystemDirs
 	if dirs == nil {
-		dirs = SystemDirs()
+		dirs = systemDirs(runtime.GOOS, s.getenv)
 	}
 	for _, d := range dirs {
 		out = append(out, Place{d, "system"})

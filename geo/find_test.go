@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -20,7 +21,6 @@ func TestFindOrder(t *testing.T) {
 	}
 	flag := mk("flag", "mine.mmdb")
 	env := mk("env", "env.mmdb")
-	cache := mk("home/.cache/meshdoctor", geo.CacheFile)
 	mk("geoipupdate", "GeoLite2-City.mmdb")
 	mk("geoipupdate", "GeoLite2-Country.mmdb")
 	sys1 := filepath.Join(root, "sys1")
@@ -28,12 +28,16 @@ func TestFindOrder(t *testing.T) {
 	sys2 := filepath.Join(root, "sys2")
 	mk("sys2", "dbip-country-lite-2026-11.mmdb")
 	mk("sys2", "GeoLite2-ASN.mmdb")
-	full := map[string]string{
-		"MESHDOCTOR_GEOIP_DB": env,
-		"HOME":                filepath.Join(root, "home"),
-		"GEOIPUPDATE_DB_DIR":  filepath.Join(root, "geoipupdate"),
-	}
+	full := geotest.UserEnv(filepath.Join(root, "home"))
+	full["MESHDOCTOR_GEOIP_DB"] = env
+	full["GEOIPUPDATE_DB_DIR"] = filepath.Join(root, "geoipupdate")
 	getenv := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cacheDir, err := geo.CacheDir(getenv(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(cacheDir, 0o755)
+	cache := geotest.Write(t, cacheDir, geo.CacheFile, geotest.Options{})
 	without := func(keys ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range full {
@@ -53,16 +57,19 @@ func TestFindOrder(t *testing.T) {
 		{"flag first", geo.Search{Flag: flag, Getenv: getenv(full), SystemDirs: []string{sys1, sys2}}, flag, "--geoip-db"},
 		{"then env", geo.Search{Getenv: getenv(full), SystemDirs: []string{sys1, sys2}}, env, "MESHDOCTOR_GEOIP_DB"},
 		{"then cache", geo.Search{Getenv: getenv(without("MESHDOCTOR_GEOIP_DB")), SystemDirs: []string{sys1, sys2}}, cache, "meshdoctor cache"},
-		{"then geoipupdate's dir, country before city", geo.Search{Getenv: getenv(without("MESHDOCTOR_GEOIP_DB", "HOME")), SystemDirs: []string{sys1, sys2}},
+		{"then geoipupdate's dir, country before city", geo.Search{Getenv: getenv(without("MESHDOCTOR_GEOIP_DB", "HOME", "LocalAppData")), SystemDirs: []string{sys1, sys2}},
 			filepath.Join(root, "geoipupdate", "GeoLite2-Country.mmdb"), "GEOIPUPDATE_DB_DIR"},
 		{"then system dirs, newest dated file, never ASN", geo.Search{Getenv: getenv(nil), SystemDirs: []string{sys1, sys2}},
 			filepath.Join(root, "sys2", "dbip-country-lite-2026-11.mmdb"), "system"},
 		{"a directory as flag", geo.Search{Flag: sys2, Getenv: getenv(nil), SystemDirs: []string{}}, filepath.Join(sys2, "dbip-country-lite-2026-11.mmdb"), "--geoip-db"},
 		{"a directory of directories as flag", geo.Search{Flag: root, Getenv: getenv(nil), SystemDirs: []string{}}, "", ""},
-		{"XDG cache", geo.Search{Getenv: getenv(map[string]string{"XDG_CACHE_HOME": filepath.Join(root, "home/.cache")}), SystemDirs: []string{}}, cache, "meshdoctor cache"},
+		{"XDG cache", geo.Search{Getenv: getenv(map[string]string{"XDG_CACHE_HOME": filepath.Dir(cacheDir)}), SystemDirs: []string{}}, cache, "meshdoctor cache"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "XDG cache" && (runtime.GOOS == "windows" || runtime.GOOS == "darwin") {
+				t.Skip("XDG_CACHE_HOME is read on Unix only")
+			}
 			got, place, err := tt.s.Find()
 			if tt.want == "" {
 				if err == nil {
@@ -82,18 +89,15 @@ func TestFindOrder(t *testing.T) {
 
 func TestFindNothing(t *testing.T) {
 	root := t.TempDir()
-	s := geo.Search{Getenv: func(k string) string {
-		if k == "HOME" {
-			return root
-		}
-		return ""
-	}, SystemDirs: []string{filepath.Join(root, "none")}}
+	env := geotest.UserEnv(root)
+	s := geo.Search{Getenv: func(k string) string { return env[k] }, SystemDirs: []string{filepath.Join(root, "none")}}
+	cache, _ := geo.CacheDir(s.Getenv)
 	_, _, err := s.Find()
 	var nf *geo.NotFoundError
 	if !errors.As(err, &nf) {
 		t.Fatalf("error %v, want *NotFoundError", err)
 	}
-	for _, want := range []string{"meshdoctor geo update", filepath.Join(root, ".cache", "meshdoctor"), filepath.Join(root, "none")} {
+	for _, want := range []string{"meshdoctor geo update", cache, filepath.Join(root, "none")} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
 		}

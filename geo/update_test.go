@@ -87,7 +87,7 @@ func TestUpdate(t *testing.T) {
 			}
 			// Discovery finds what update installed.
 			found, place, err := geo.Search{Getenv: func(k string) string {
-				if k == "XDG_CACHE_HOME" {
+				if k == "XDG_CACHE_HOME" || k == "LocalAppData" { // Unix, Windows
 					return filepath.Dir(dir)
 				}
 				return ""

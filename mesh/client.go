@@ -12,13 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
+	"github.com/meshdoctor/meshdoctor/internal/osinfo"
 )
 
 // Client defaults. The chunk size and the timeout are those of NHS's own
@@ -221,7 +221,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c.handshake = http.Header{
 		http.CanonicalHeaderKey(HeaderClientVersion):  {clientVersion},
 		http.CanonicalHeaderKey(HeaderOSName):         {runtime.GOOS},
-		http.CanonicalHeaderKey(HeaderOSVersion):      {osVersion()},
+		http.CanonicalHeaderKey(HeaderOSVersion):      {osinfo.Version()},
 		http.CanonicalHeaderKey(HeaderOSArchitecture): {osArchitecture()},
 		http.CanonicalHeaderKey(HeaderJavaVersion):    {"N/A"},
 	}
@@ -344,31 +344,7 @@ func (c *Client) APIVersion() int { return c.version }
 // clients use (application;version;Java version;architecture;OS;OS
 // version), with the version mex-ClientVersion names by default.
 func UserAgent() string {
-	return "meshdoctor;" + buildinfo.Version() + ";N/A;" + osArchitecture() + ";" + runtime.GOOS + ";" + osVersion()
-}
-
-// osVersion is the kernel release and version where the system tells it
-// (Linux), as NHS's Python client reports them; "unknown" elsewhere.
-func osVersion() string {
-	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return "unknown"
-	}
-	v := strings.TrimSpace(string(rel))
-	if ver, err := os.ReadFile("/proc/sys/kernel/version"); err == nil {
-		v += " " + strings.TrimSpace(string(ver))
-	}
-	return headerSafe(v)
-}
-
-// headerSafe drops bytes that may not appear in a header value.
-func headerSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r > 0x7e {
-			return -1
-		}
-		return r
-	}, s)
+	return "meshdoctor;" + buildinfo.Version() + ";N/A;" + osArchitecture() + ";" + runtime.GOOS + ";" + osinfo.Version()
 }
 
 // osArchitecture names the machine as uname does (x86_64 rather than amd64).

@@ -10,8 +10,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/sockerr"
 )
 
 // retryable reports whether a failed attempt may succeed if made again: the
@@ -42,8 +43,7 @@ func retryable(err error) bool {
 		// A name that does not exist will not exist a second later.
 		return !dnsErr.IsNotFound
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE):
+		sockerr.Reset(err), sockerr.Refused(err), sockerr.Aborted(err):
 		return true
 	}
 	var op *net.OpError

@@ -83,7 +83,7 @@ func TestClientSendChunking(t *testing.T) {
 			for _, gz := range []bool{false, true} {
 				name := fmt.Sprintf("%s/%s/gzip=%v", sz.name, b.name, gz)
 				t.Run(name, func(t *testing.T) {
-					t.Setenv("TMPDIR", t.TempDir())
+					setTempDir(t, t.TempDir())
 					f := newClFake(t)
 					c := f.client(f.start(), clSender, func(cfg *Config) { cfg.ChunkSize = cs })
 					data := clPattern(sz.size)
@@ -138,11 +138,22 @@ func TestClientSendChunking(t *testing.T) {
 	}
 }
 
+// setTempDir points os.TempDir at dir for the test: TMPDIR on Unix, TMP
+// (then TEMP) on Windows.
+func setTempDir(t *testing.T, dir string) {
+	for _, k := range []string{"TMPDIR", "TMP", "TEMP"} {
+		t.Setenv(k, dir)
+	}
+	if os.TempDir() != dir {
+		t.Fatalf("os.TempDir() is %s, not %s", os.TempDir(), dir)
+	}
+}
+
 // A large body of unknown size is spooled to a temporary file, which is
 // removed afterwards.
 func TestClientSendSpoolsUnknownSize(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("TMPDIR", dir)
+	setTempDir(t, dir)
 	f := newClFake(t)
 	spooled := false
 	f.hook = func(w http.ResponseWriter, r *http.Request) bool {

@@ -176,7 +176,7 @@ func bare(err error) error {
 // not a directory and the directory it would be made in exists and takes
 // new files. A device, FIFO or /dev/stdout is accepted as it is.
 func CheckFile(path string) error {
-	if strings.HasSuffix(path, string(filepath.Separator)) {
+	if path != "" && os.IsPathSeparator(path[len(path)-1]) { // both / and \ on Windows
 		return errors.New("ends in a separator, so names a directory: give a file name")
 	}
 	target, direct, err := resolveReportPath(path)

@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 )
@@ -24,12 +26,15 @@ func TestLoadMailboxes(t *testing.T) {
 		{"testdata/mailboxes_badtype.jsonl", `mailboxes_badtype.jsonl:1: field "mailbox_id" has the wrong type`},
 		{"testdata/mailboxes_array.jsonl", "mailboxes_array.jsonl:1: want one JSON object per line"},
 		{"testdata/mailboxes_empty.jsonl", "no mailboxes"},
-		{"testdata/nonexistent.jsonl", "no such file"},
+		{"testdata/nonexistent.jsonl", "nonexistent.jsonl"},
 	} {
 		_, err := LoadMailboxes(tc.file)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.file, err, tc.want)
 		}
+	}
+	if _, err := LoadMailboxes("testdata/nonexistent.jsonl"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: %v, want fs.ErrNotExist", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/secretfile"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
@@ -155,7 +156,7 @@ func (id *identity) save(dir string) error {
 		if err != nil {
 			return err
 		}
-		return replaceFile(filepath.Join(dir, name), b, 0o600)
+		return writeSecret(filepath.Join(dir, name), b)
 	}
 	p12, err := pki.EncodePKCS12(id.client, id.ca.Chain(), KeystorePassword)
 	if err != nil {
@@ -171,7 +172,7 @@ func (id *identity) save(dir string) error {
 		func() error { return keyFile(filepath.Join(dirPrivate, fileSubCAKey), id.ca.SubCA) },
 		func() error { return keyFile(filepath.Join(dirPrivate, fileServerKey), id.server) },
 		func() error { return keyFile(fileClientKey, id.client) },
-		func() error { return replaceFile(filepath.Join(dir, fileClientP12), p12, 0o600) },
+		func() error { return writeSecret(filepath.Join(dir, fileClientP12), p12) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -229,7 +230,14 @@ func writeProfile(dir string, p mesh.Profile) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, fileProfile)
-	return path, replaceFile(path, append(b, '\n'), 0o600)
+	return path, writeSecret(path, append(b, '\n'))
+}
+
+// writeSecret writes a key, keystore or profile readable only by this user
+// (mode 0600, or an owner-only ACL on Windows).
+func writeSecret(path string, data []byte) error {
+	_, err := secretfile.Write(path, data)
+	return err
 }
 
 // replaceFile writes through a temporary file and a rename so that a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/checks"
 	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
+	"github.com/meshdoctor/meshdoctor/internal/console"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/prober"
 	"github.com/meshdoctor/meshdoctor/reports"
@@ -236,22 +237,18 @@ func validateTargetFiles(t mesh.Target, selected []checks.Check) error {
 	return requireCredentials(t.Credentials)
 }
 
-// color is true when stdout is a terminal and NO_COLOR is not set.
-func (a *app) color() bool { return a.getenv("NO_COLOR") == "" && isTerminal(a.stdout) }
+// color is true when NO_COLOR is not set and stdout is a terminal that
+// reads ANSI colours (a Windows console with virtual-terminal processing,
+// turned on here when it can be).
+func (a *app) color() bool { return a.getenv("NO_COLOR") == "" && console.ANSI(a.stdout) }
 
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+func isTerminal(w any) bool { return console.IsTerminal(w) }
 
 // progress shows, on stderr and only when it is a terminal, how far the
-// checks have got; CI logs and pipes get nothing.
+// checks have got; CI logs and pipes get nothing, nor does a console that
+// cannot read the escape that clears the line.
 func (a *app) progress(total int) func(checks.Result) {
-	if !isTerminal(a.stderr) {
+	if !console.ANSI(a.stderr) {
 		return nil
 	}
 	done := 0

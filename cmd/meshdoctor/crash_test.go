@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -20,6 +21,10 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("MESHDOCTOR_TEST_AS_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	}
+	if os.Getenv("MESHDOCTOR_TEST_PRINT_ARGS") == "1" { // a stand-in for curl.exe: see shell_test.go
+		json.NewEncoder(os.Stdout).Encode(os.Args[1:])
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshdoctor/meshdoctor/internal/secretfile"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
 
@@ -41,8 +43,8 @@ func (a *app) csrNewCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "new --fqdn NAME --key-out FILE",
 		Short: "Make an RSA 2048 key and a SHA-256 CSR whose subject is CN=FQDN and nothing else",
-		Long: `Make a new private key (RSA 2048, written to --key-out with mode 0600, unencrypted PKCS#8
-PEM) and a certificate signing request for it (SHA-256, subject CN=<FQDN> alone, no email),
+		Long: `Make a new private key (RSA 2048, written to --key-out readable only by you: mode 0600,
+or an owner-only access list on Windows; unencrypted PKCS#8 PEM) and a certificate signing request for it (SHA-256, subject CN=<FQDN> alone, no email),
 written to stdout or to --out. An existing file is never overwritten without --force (the
 key file may be the key your current certificate needs), and --out and --key-out must be
 different files.
@@ -58,7 +60,7 @@ different files.
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.fqdn, "fqdn", "", "the endpoint's FQDN, the CSR's CN (e.g. X26ABC1.X26.api.mesh-client.nhs.uk)")
-	fl.StringVar(&f.keyOut, "key-out", "", "file to write the new private key to (mode 0600)")
+	fl.StringVar(&f.keyOut, "key-out", "", "file to write the new private key to (readable only by you)")
 	fl.StringVar(&f.out, "out", "", "file to write the CSR to (default: stdout)")
 	fl.BoolVar(&f.force, "force", false, "replace an existing key file or CSR file")
 	return cmd
@@ -86,7 +88,8 @@ func (a *app) csrNew(f csrNewFlags) error {
 	if err != nil {
 		return cannotRunError{err}
 	}
-	if err := writePrivate(f.keyOut, keyPEM); err != nil {
+	protection, err := secretfile.Write(f.keyOut, keyPEM)
+	if err != nil {
 		return cannotRunError{fmt.Errorf("write the key: %w", err)}
 	}
 	if f.out != "" {
@@ -96,7 +99,7 @@ func (a *app) csrNew(f csrNewFlags) error {
 	} else if _, err := a.stdout.Write(csrPEM); err != nil {
 		return cannotRunError{err}
 	}
-	fmt.Fprintf(a.stderr, "meshdoctor: wrote the private key to %s (mode 0600; keep it, the certificate will need it)\n", f.keyOut)
+	fmt.Fprintf(a.stderr, "meshdoctor: wrote the private key to %s (%s; keep it, the certificate will need it)\n", f.keyOut, protection)
 	if f.out != "" {
 		fmt.Fprintf(a.stderr, "meshdoctor: wrote the CSR to %s\n", f.out)
 	}
@@ -136,18 +139,72 @@ func checkCSROutputs(f csrNewFlags) error {
 	return nil
 }
 
-// sameFile reports whether a and b name one file: the same cleaned
-// absolute path, or (when both exist) the same file by os.SameFile, which
-// sees through links and other spellings.
+// sameFile reports whether a and b name one file, or would once written:
+// the same cleaned absolute path; when both exist, the same file by
+// os.SameFile on what each resolves to (symbolic links, hard links, junctions
+// and other spellings); when neither exists, the same name in the same
+// directory, the directories compared the same way.
 func sameFile(a, b string) bool {
 	aa, errA := filepath.Abs(a)
 	bb, errB := filepath.Abs(b)
 	if errA == nil && errB == nil && aa == bb {
 		return true
 	}
-	sa, errA := os.Stat(a)
-	sb, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(sa, sb)
+	ia, errA := resolvedStat(a)
+	ib, errB := resolvedStat(b)
+	switch {
+	case errA == nil && errB == nil:
+		return os.SameFile(ia, ib)
+	case errors.Is(errA, fs.ErrNotExist) && errors.Is(errB, fs.ErrNotExist):
+		a, b = danglingTarget(a), danglingTarget(b)
+		da, errA := resolvedStat(filepath.Dir(a))
+		db, errB := resolvedStat(filepath.Dir(b))
+		return errA == nil && errB == nil && os.SameFile(da, db) && sameName(filepath.Base(a), filepath.Base(b))
+	}
+	return false
+}
+
+// danglingTarget is the file a write to path would create: path itself, or
+// where the symbolic link at path points when that does not exist yet.
+func danglingTarget(path string) string {
+	for range 8 {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			break
+		}
+		dest, err := os.Readlink(path)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return path
+}
+
+// resolvedStat describes the file path leads to. An open file's Stat names
+// the file itself on every platform; os.Stat on Windows can describe a
+// symbolic link rather than its target when compared with os.SameFile.
+func resolvedStat(path string) (fs.FileInfo, error) {
+	if f, err := os.Open(path); err == nil {
+		defer f.Close()
+		return f.Stat()
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, err
+	}
+	return os.Stat(real)
+}
+
+// sameName: Windows and macOS file names ignore case by default.
+func sameName(a, b string) bool {
+	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
 }
 
 // dirWritable reports why files cannot be created in dir, if they cannot:
@@ -169,29 +226,6 @@ func dirWritable(dir string) error {
 	tmp.Close()
 	os.Remove(tmp.Name())
 	return nil
-}
-
-// writePrivate writes a secret file with mode 0600, replacing any old one
-// whole (through a temporary file in the same directory), so that it is
-// never readable by others, not even for a moment.
-func writePrivate(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".meshdoctor-key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func (a *app) csrCheckCommand() *cobra.Command {

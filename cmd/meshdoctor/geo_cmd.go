@@ -21,9 +21,11 @@ import (
 	"github.com/meshdoctor/meshdoctor/pki"
 )
 
-const geoDBHelp = `The GeoIP database is found in this order: --geoip-db FILE, MESHDOCTOR_GEOIP_DB,
+// geoDBHelp names this platform's system folders (geoipupdate's own on
+// Windows and macOS).
+var geoDBHelp = `The GeoIP database is found in this order: --geoip-db FILE, MESHDOCTOR_GEOIP_DB,
 meshdoctor's cache (where 'meshdoctor geo update' installs DB-IP Country Lite),
-GEOIPUPDATE_DB_DIR, then /var/lib/GeoIP, /usr/share/GeoIP and /usr/local/share/GeoIP.
+GEOIPUPDATE_DB_DIR, then ` + strings.Join(geo.SystemDirs(), ", ") + `.
 MaxMind GeoIP2/GeoLite2 Country and City, DB-IP Country Lite and ip-location-db's
 country databases are read.`
 

@@ -120,7 +120,7 @@ func TestGeoLookupBadInput(t *testing.T) {
 		{"ASN database", nil, []string{"--geoip-db", asn, geotest.GB}, "GeoLite2-ASN database, which carries no country"},
 		{"missing file", nil, []string{"--geoip-db", filepath.Join(dir, "nope.mmdb"), geotest.GB}, "nope.mmdb"},
 		{"missing env file", map[string]string{"MESHDOCTOR_GEOIP_DB": filepath.Join(dir, "typo.mmdb")}, []string{geotest.GB}, "MESHDOCTOR_GEOIP_DB"},
-		{"no database anywhere", map[string]string{"HOME": home}, []string{geotest.GB}, "run 'meshdoctor geo update'"},
+		{"no database anywhere", geotest.UserEnv(home), []string{geotest.GB}, "run 'meshdoctor geo update'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,13 +164,18 @@ func TestGeoUpdate(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
 	home := t.TempDir()
-	env := map[string]string{"HOME": home, geo.EnvUpdateURL: srv.URL + "/free/dbip-country-lite-{month}.mmdb.gz"}
+	env := geotest.UserEnv(home)
+	env[geo.EnvUpdateURL] = srv.URL + "/free/dbip-country-lite-{month}.mmdb.gz"
 
 	r := runCLI(t, env, "geo", "update", "--ca-bundle", ca)
 	if r.code != exitOK {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	installed := filepath.Join(home, ".cache", "meshdoctor", geo.CacheFile)
+	cache, err := geo.CacheDir(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed := filepath.Join(cache, geo.CacheFile)
 	for _, want := range []string{"Installed " + installed, "DBIP-Country-Lite", "IP Geolocation by DB-IP", "CC BY 4.0"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q: %s", want, r.stdout)
@@ -180,17 +185,17 @@ func TestGeoUpdate(t *testing.T) {
 		t.Error("a progress bar on a stream that is not a terminal")
 	}
 	// The cache is where lookup (and the check) find it.
-	r = runCLI(t, map[string]string{"HOME": home}, "geo", "lookup", geotest.GB)
+	r = runCLI(t, geotest.UserEnv(home), "geo", "lookup", geotest.GB)
 	if r.code != exitOK || !strings.Contains(r.stdout, "UK (GB)") || !strings.Contains(r.stdout, "found by meshdoctor cache") {
 		t.Fatalf("lookup after update: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
 	t.Run("untrusted server", func(t *testing.T) {
-		r := runCLI(t, map[string]string{"HOME": t.TempDir()}, "geo", "update", "--url", srv.URL+"/free/dbip-country-lite-{month}.mmdb.gz")
+		r := runCLI(t, geotest.UserEnv(t.TempDir()), "geo", "update", "--url", srv.URL+"/free/dbip-country-lite-{month}.mmdb.gz")
 		oneLineError(t, r, exitCannotRun, "certificate")
 	})
 	t.Run("not found", func(t *testing.T) {
-		r := runCLI(t, map[string]string{"HOME": t.TempDir()}, "geo", "update", "--ca-bundle", ca, "--url", srv.URL+"/none.mmdb.gz")
+		r := runCLI(t, geotest.UserEnv(t.TempDir()), "geo", "update", "--ca-bundle", ca, "--url", srv.URL+"/none.mmdb.gz")
 		oneLineError(t, r, exitCannotRun, "HTTP 404")
 	})
 	t.Run("not a database", func(t *testing.T) {
@@ -202,7 +207,7 @@ func TestGeoUpdate(t *testing.T) {
 		}
 	})
 	t.Run("plain http", func(t *testing.T) {
-		r := runCLI(t, map[string]string{"HOME": t.TempDir()}, "geo", "update", "--url", "http://mirror.example/db.mmdb")
+		r := runCLI(t, geotest.UserEnv(t.TempDir()), "geo", "update", "--url", "http://mirror.example/db.mmdb")
 		oneLineError(t, r, exitUsage, "must be an https:// URL")
 	})
 	t.Run("no cache directory", func(t *testing.T) {

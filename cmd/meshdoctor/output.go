@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/meshdoctor/meshdoctor/internal/osinfo"
 	"github.com/meshdoctor/meshdoctor/reports"
 )
 
@@ -89,7 +87,7 @@ func (a *app) writeRun(run *reports.Run, format string, verbose bool, o outputFl
 		}
 	}
 	if o.bundle != "" {
-		info := reports.BundleInfo{OS: hostOS()}
+		info := reports.BundleInfo{OS: osinfo.Description()}
 		for _, name := range proxyVariables {
 			if a.getenv(name) != "" {
 				info.ProxyVariables = append(info.ProxyVariables, name)
@@ -103,26 +101,4 @@ func (a *app) writeRun(run *reports.Run, format string, verbose bool, o outputFl
 		return failedError{run.Line()}
 	}
 	return nil
-}
-
-// hostOS describes the operating system as it describes itself: the
-// os-release name and, on Linux, the kernel release.
-func hostOS() string {
-	var parts []string
-	if f, err := os.Open("/etc/os-release"); err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
-				parts = append(parts, strings.Trim(v, `"'`))
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		parts = append(parts, "kernel "+strings.TrimSpace(string(b)))
-	}
-	if len(parts) == 0 {
-		return "unknown"
-	}
-	return strings.Join(parts, "; ")
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -334,7 +335,10 @@ func TestJUnitThroughSymlinkKeepsTheLink(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "link.xml")
 	if err := os.Symlink("target.txt", link); err != nil {
-		t.Fatal(err)
+		t.Skipf("cannot make symbolic links here: %v", err)
+	}
+	if got, err := os.Readlink(link); err != nil || got != "target.txt" {
+		t.Skipf("symbolic links do not read back here (Wine): %q, %v", got, err)
 	}
 	r := runCLI(t, nil, "check", "--sandbox", "--only", "auth.credentials", "--junit", link)
 	if r.code != exitOK {
@@ -391,6 +395,9 @@ func TestRunReportsAreValid(t *testing.T) {
 // As root the test makes its own full device (a regression would otherwise
 // replace the system's /dev/full); others cannot replace /dev/full.
 func TestReportWriteFailsAfterTheRun(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no character devices on Windows")
+	}
 	full := "/dev/full"
 	if os.Geteuid() == 0 {
 		full = filepath.Join(t.TempDir(), "full")

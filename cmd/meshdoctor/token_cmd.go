@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
+	"github.com/meshdoctor/meshdoctor/internal/osinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
@@ -51,13 +52,16 @@ test with curl, or take one apart and say what is wrong with it (token verify).
 func (a *app) tokenNewCommand() *cobra.Command {
 	var f targetFlags
 	var curl bool
+	var shellName string
 	cmd := &cobra.Command{
 		Use:   "new",
 		Short: "Print a fresh NHSMESH Authorization value for your mailbox",
 		Long: `Print a fresh NHSMESH Authorization header value for the configured mailbox on stdout,
 signed with its password and the environment's shared key. It is a secret: MESH accepts
 it once, within 2 hours of its timestamp. With --curl, print a curl command that makes
-the MESH handshake with it (POST /messageexchange/{mailbox}) instead.
+the MESH handshake with it (POST /messageexchange/{mailbox}) instead, written for this
+platform's usual shell (PowerShell on Windows, calling curl.exe; a POSIX shell elsewhere) or
+the one --shell names: posix, powershell or cmd.
 
 ` + targetEnvHelp + `
 
@@ -65,18 +69,27 @@ the MESH handshake with it (POST /messageexchange/{mailbox}) instead.
 		Example: `  MESH_MAILBOX_PASSWORD=… MESH_SHARED_KEY=… meshdoctor token new --mailbox X26ABC1
   curl -H "Authorization: $(meshdoctor token new --mailbox X26ABC1)" …
   meshdoctor token new --env int --mailbox X26ABC1 --cert client.pem --key client-key.pem \
-      --ca-bundle nhs-int-ca-bundle.pem --curl`,
+      --ca-bundle nhs-int-ca-bundle.pem --curl
+  meshdoctor token new --profile profile.json --cert client.pem --key client-key.pem --curl --shell cmd`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.tokenNew(f, curl)
+			if cmd.Flags().Changed("shell") && !curl {
+				return usagef("--shell says how to write the --curl command: give --curl as well")
+			}
+			sh, err := shellFor(shellName)
+			if err != nil {
+				return usageError{err}
+			}
+			return a.tokenNew(f, curl, sh)
 		},
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&curl, "curl", false, "print a curl command for the MESH handshake with the token")
+	cmd.Flags().StringVar(&shellName, "shell", "", "write the --curl command for this shell: "+shellNames+" (default: powershell on Windows, posix elsewhere)")
 	return cmd
 }
 
-func (a *app) tokenNew(f targetFlags, curl bool) error {
+func (a *app) tokenNew(f targetFlags, curl bool, sh shell) error {
 	t, err := a.resolveTarget(f)
 	if err != nil {
 		return err
@@ -97,10 +110,10 @@ func (a *app) tokenNew(f targetFlags, curl bool) error {
 		return usagef("cannot make a token for mailbox %q: %v", c.Mailbox, err)
 	}
 	if curl {
-		if err := a.curlIdentity(t); err != nil {
+		if err := a.curlIdentity(t, sh); err != nil {
 			return err
 		}
-		cmdline, notes, err := curlHandshake(t, value)
+		cmdline, notes, err := curlHandshake(t, value, sh)
 		if err != nil {
 			return usageError{err}
 		}
@@ -122,7 +135,7 @@ func (a *app) tokenNew(f targetFlags, curl bool) error {
 // without the password on its command line. For a keystore it prints the
 // openssl commands that make the PEM files curl needs. Nothing reaches
 // stdout then, so `--curl | sh` runs nothing.
-func (a *app) curlIdentity(t mesh.Target) error {
+func (a *app) curlIdentity(t mesh.Target, sh shell) error {
 	for _, file := range []struct{ flag, path string }{
 		{"--keystore", t.Keystore}, {"--cert", t.CertFile}, {"--key", t.KeyFile}, {"--ca-bundle", t.CABundle},
 	} {
@@ -140,22 +153,31 @@ func (a *app) curlIdentity(t mesh.Target) error {
 		return usagef("--cert %s holds no private key: pass its key with --key (curl needs both)", t.CertFile)
 	case t.CertFile == "" && t.Keystore != "":
 		cert, key := pemNamesFor(t.Keystore)
-		ks := shellQuote(t.Keystore)
+		q, err := quoteAll(sh, t.Keystore, strings.TrimSuffix(t.Keystore, filepath.Ext(t.Keystore))+".p12", cert, key)
+		if err != nil {
+			return usageError{err}
+		}
+		ks, p12, qcert, qkey := q[0], q[1], q[2], q[3]
 		var steps []string
 		if isJKS(t.Keystore) {
-			p12 := shellQuote(strings.TrimSuffix(t.Keystore, filepath.Ext(t.Keystore)) + ".p12")
 			steps = append(steps, "keytool -importkeystore -srckeystore "+ks+" -destkeystore "+p12+" -deststoretype PKCS12")
 			ks = p12
 		}
+		keyStep := "openssl pkcs12 -in " + ks + " -passin env:MESH_KEYSTORE_PASSWORD -nocerts -nodes -out " + qkey
+		if sh.name == "posix" {
+			keyStep = "(umask 077; " + keyStep + ")"
+		}
 		steps = append(steps,
-			"openssl pkcs12 -in "+ks+" -passin env:MESH_KEYSTORE_PASSWORD -clcerts -nokeys -out "+shellQuote(cert),
-			"(umask 077; openssl pkcs12 -in "+ks+" -passin env:MESH_KEYSTORE_PASSWORD -nocerts -nodes -out "+shellQuote(key)+")")
+			"openssl pkcs12 -in "+ks+" -passin env:MESH_KEYSTORE_PASSWORD -clcerts -nokeys -out "+qcert, keyStep)
 		fmt.Fprintf(a.stderr, "meshdoctor: curl cannot use the keystore %s without its password on the command line (where ps and shell history see it).\n", t.Keystore)
 		fmt.Fprintln(a.stderr, "meshdoctor: make PEM files from it once, with the keystore password in MESH_KEYSTORE_PASSWORD (openssl reads it from there):")
 		for _, st := range steps {
 			fmt.Fprintln(a.stderr, "  "+st)
 		}
-		fmt.Fprintf(a.stderr, "meshdoctor: then run this command again with --cert %s --key %s\n", shellQuote(cert), shellQuote(key))
+		if sh.name != "posix" {
+			fmt.Fprintf(a.stderr, "meshdoctor: %s holds the private key unencrypted: keep it in a folder only you can read\n", key)
+		}
+		fmt.Fprintf(a.stderr, "meshdoctor: then run this command again with --cert %s --key %s\n", qcert, qkey)
 		return usagef("--curl needs the client certificate and key as PEM files (--cert and --key), not a keystore: no curl command printed")
 	}
 	return nil
@@ -185,29 +207,36 @@ func isJKS(path string) bool {
 
 // curlHandshake is a curl command for the MESH handshake with the token,
 // and what the user should know about it.
-func curlHandshake(t mesh.Target, token string) (string, []string, error) {
+func curlHandshake(t mesh.Target, token string, sh shell) (string, []string, error) {
 	base, err := t.BaseURL()
 	if err != nil {
 		return "", nil, err
 	}
 	var notes []string
-	lines := []string{
-		"curl -sS -i -X POST",
-		"-H " + shellQuote(mesh.HeaderAuthorization+": "+token),
-		"-H " + shellQuote(mesh.HeaderClientVersion+": "+buildinfo.ClientVersion()),
-		"-H " + shellQuote(mesh.HeaderOSName+": "+runtime.GOOS),
-		"-H " + shellQuote(mesh.HeaderOSVersion+": N/A"),
-		"-H " + shellQuote("Accept: "+mesh.AcceptV2),
+	lines := []string{sh.curl + " -sS -i -X POST"}
+	for _, h := range []string{
+		mesh.HeaderAuthorization + ": " + token,
+		mesh.HeaderClientVersion + ": " + buildinfo.ClientVersion(),
+		mesh.HeaderOSName + ": " + runtime.GOOS,
+		mesh.HeaderOSVersion + ": " + osinfo.Version(),
+		"Accept: " + mesh.AcceptV2,
+	} {
+		q, err := sh.quote(h)
+		if err != nil {
+			return "", nil, err
+		}
+		lines = append(lines, "-H "+q)
 	}
 	var files []string
-	if t.CertFile != "" {
-		files = append(files, "--cert "+shellQuote(t.CertFile))
-	}
-	if t.KeyFile != "" {
-		files = append(files, "--key "+shellQuote(t.KeyFile))
-	}
-	if t.CABundle != "" {
-		files = append(files, "--cacert "+shellQuote(t.CABundle))
+	for _, f := range []struct{ flag, path string }{{"--cert", t.CertFile}, {"--key", t.KeyFile}, {"--cacert", t.CABundle}} {
+		if f.path == "" {
+			continue
+		}
+		q, err := sh.quote(f.path)
+		if err != nil {
+			return "", nil, err
+		}
+		files = append(files, f.flag+" "+q)
 	}
 	if len(files) > 0 {
 		lines = append(lines, strings.Join(files, " "))
@@ -215,16 +244,25 @@ func curlHandshake(t mesh.Target, token string) (string, []string, error) {
 	if t.CertFile == "" && strings.HasPrefix(base, "https:") {
 		notes = append(notes, "WARNING: no client certificate configured (--cert and --key): MESH requires mutual TLS, so this command will be refused (curl: alert certificate required) unless the server does not ask for one")
 	}
-	lines = append(lines, shellQuote(base+mesh.PathPrefix+"/"+url.PathEscape(t.Credentials.Mailbox)))
-	return strings.Join(lines, " \\\n  "), notes, nil
+	u, err := sh.quote(base + mesh.PathPrefix + "/" + url.PathEscape(t.Credentials.Mailbox))
+	if err != nil {
+		return "", nil, err
+	}
+	lines = append(lines, u)
+	return strings.Join(lines, sh.cont), notes, nil
 }
 
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@+,%") == "" {
-		return s
+// quoteAll quotes each value for the shell, or says which cannot be.
+func quoteAll(sh shell, values ...string) ([]string, error) {
+	out := make([]string, len(values))
+	for i, v := range values {
+		q, err := sh.quote(v)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = q
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return out, nil
 }
 
 func (a *app) tokenVerifyCommand() *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -337,16 +338,16 @@ func TestTokenNewCurl(t *testing.T) {
 	}{
 		{"pem files", []string{"--url", "https://localhost:8700", "--cert", cert, "--key", key, "--ca-bundle", ca}, exitOK,
 			[]string{"curl -sS -i -X POST", "'Authorization: NHSMESH X26ABC1:", "'Mex-ClientVersion: meshdoctor==", "'Mex-OSName: ", "'Mex-OSVersion: ",
-				"--cert " + cert, "--key '" + key + "'", "--cacert " + ca, "https://localhost:8700/messageexchange/X26ABC1"},
+				"--cert " + shellQuote(cert), "--key '" + key + "'", "--cacert " + shellQuote(ca), "https://localhost:8700/messageexchange/X26ABC1"},
 			nil, ""},
 		{"certificate and key in one file", []string{"--url", "https://localhost:8700", "--cert", combined}, exitOK,
-			[]string{"--cert " + combined}, []string{"--key"}, ""},
+			[]string{"--cert " + shellQuote(combined)}, []string{"--key"}, ""},
 		// A keystore alone: curl cannot use it without the password on its
 		// command line, so no command is printed; the way to PEM files is.
 		{"keystore", []string{"--env", "int", "--keystore", p12}, exitUsage, nil, []string{"curl"},
-			"openssl pkcs12 -in " + p12 + " -passin env:MESH_KEYSTORE_PASSWORD -clcerts -nokeys -out " + filepath.Join(dir, "int.cert.pem")},
+			"openssl pkcs12 -in " + shellQuote(p12) + " -passin env:MESH_KEYSTORE_PASSWORD -clcerts -nokeys -out " + shellQuote(filepath.Join(dir, "int.cert.pem"))},
 		{"JKS keystore", []string{"--env", "int", "--keystore", jks}, exitUsage, nil, []string{"curl"},
-			"keytool -importkeystore -srckeystore " + jks},
+			"keytool -importkeystore -srckeystore " + shellQuote(jks)},
 		{"no identity", []string{"--env", "int"}, exitOK, []string{"curl "}, []string{"--cert"}, "WARNING: no client certificate"},
 		{"missing keystore", []string{"--env", "int", "--keystore", filepath.Join(dir, "none.p12")}, exitUsage, nil, []string{"curl"}, "--keystore: cannot read"},
 		{"keystore a directory", []string{"--env", "int", "--keystore", dir}, exitUsage, nil, []string{"curl"}, dir + " is a directory"},
@@ -356,7 +357,9 @@ func TestTokenNewCurl(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"token", "new", "--mailbox", "X26ABC1", "--curl"}, tt.args...)
+			// The POSIX dialect on every platform: this table is about
+			// what goes into the command; TestTokenNewCurlShells about how.
+			args := append([]string{"token", "new", "--mailbox", "X26ABC1", "--curl", "--shell", "posix"}, tt.args...)
 			r := runWithStdin(t, tokenSecrets, "", args...)
 			if r.code != tt.code {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
@@ -378,6 +381,66 @@ func TestTokenNewCurl(t *testing.T) {
 				t.Fatalf("a secret leaked:\n%s%s", r.stdout, r.stderr)
 			}
 		})
+	}
+}
+
+// TestTokenNewCurlShells: --curl writes for the shell --shell names (the
+// platform's own by default): curl.exe and verbatim strings for PowerShell,
+// ^ continuations and double quotes for cmd; a value a shell cannot carry is
+// refused with nothing on stdout; --shell without --curl is a usage error.
+func TestTokenNewCurlShells(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client key.pem")
+	odd := filepath.Join(dir, "100% client.pem")
+	for _, f := range []string{cert, key, odd} {
+		if err := os.WriteFile(f, []byte("-----BEGIN CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := []string{"token", "new", "--mailbox", "X26ABC1", "--url", "https://localhost:8700", "--curl", "--cert", cert, "--key", key}
+	tests := []struct {
+		name  string
+		args  []string
+		code  int
+		want  []string
+		error string
+	}{
+		{"powershell", []string{"--shell", "powershell"}, exitOK,
+			[]string{"curl.exe -sS -i -X POST `\n", "-H 'Authorization: NHSMESH X26ABC1:", "--key '" + key + "'", "https://localhost:8700/messageexchange/X26ABC1\n"}, ""},
+		{"cmd", []string{"--shell", "CMD"}, exitOK,
+			[]string{"curl.exe -sS -i -X POST ^\n", `-H "Authorization: NHSMESH X26ABC1:`, `--key "` + key + `"`}, ""},
+		{"posix", []string{"--shell", "posix"}, exitOK, []string{"curl -sS -i -X POST \\\n", "--key '" + key + "'"}, ""},
+		{"a path cmd cannot carry", []string{"--shell", "cmd", "--ca-bundle", odd}, exitUsage, nil, "--shell posix"},
+		{"unknown shell", []string{"--shell", "fish"}, exitUsage, nil, "want posix, powershell or cmd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runWithStdin(t, tokenSecrets, "", append(base, tt.args...)...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
+				}
+			}
+			if tt.error != "" && (r.stdout != "" || !strings.Contains(firstLine(r.stderr), tt.error)) {
+				t.Errorf("stdout %q, stderr %q: want nothing on stdout and a line saying %q", r.stdout, r.stderr, tt.error)
+			}
+		})
+	}
+	r := runWithStdin(t, tokenSecrets, "", "token", "new", "--mailbox", "X26ABC1", "--shell", "cmd")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "give --curl as well") {
+		t.Errorf("--shell without --curl: exit %d, %s", r.code, r.stderr)
+	}
+	// The platform's own shell by default.
+	r = runWithStdin(t, tokenSecrets, "", base...)
+	want := "curl -sS"
+	if runtime.GOOS == "windows" {
+		want = "curl.exe -sS -i -X POST `"
+	}
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("default shell: exit %d, stdout %q, want it to start %q", r.code, r.stdout, want)
 	}
 }
 

@@ -161,3 +161,11 @@ func record(n Net, o Options) mmdbtype.Map {
 	}
 	return rec
 }
+
+// UserEnv is the environment of a user whose home folder is home, as far as
+// the user cache directory goes: HOME on Unix and macOS, LocalAppData on
+// Windows (geo.CacheDir reads the one of its platform). Tests that want the
+// cache path ask geo.CacheDir rather than spelling it.
+func UserEnv(home string) map[string]string {
+	return map[string]string{"HOME": home, "LocalAppData": filepath.Join(home, "AppData", "Local")}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/meshdoctor/meshdoctor/geo"
+	"github.com/meshdoctor/meshdoctor/internal/sockerr"
 )
 
 // EchoService starts a local HTTPS what-is-my-IP service that answers with
@@ -39,11 +40,7 @@ func EchoService(t testing.TB, answer string) (string, *tls.Config) {
 // host:port.
 func DNSServer(t testing.TB, a4, txt string) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serveDNS(t, pc, a4, "", txt)
+	return serveDNS(t, ListenUDP(t, "udp4", "127.0.0.1:0"), a4, "", txt)
 }
 
 // DNSServer6 is DNSServer on [::1], answering AAAA questions with a6; ok is
@@ -109,4 +106,26 @@ func Resolver(server string) *net.Resolver {
 		var d net.Dialer
 		return d.DialContext(ctx, "udp", server)
 	}}
+}
+
+// ListenUDP listens on a UDP address for a test, which is skipped where this
+// platform cannot make UDP sockets at all (Wine 8.0 refuses the
+// SIO_UDP_CONNRESET option Go sets on every one).
+func ListenUDP(t testing.TB, network, addr string) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket(network, addr)
+	SkipUnsupported(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}
+
+// SkipUnsupported skips the test when err says this platform does not
+// support the socket operation (see ListenUDP).
+func SkipUnsupported(t testing.TB, err error) {
+	t.Helper()
+	if sockerr.Unsupported(err) {
+		t.Skipf("UDP sockets not supported on this platform: %v", err)
+	}
 }
