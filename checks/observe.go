@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshdoctor/meshdoctor/internal/osinfo"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
@@ -545,7 +544,7 @@ func (f *Facts) Exchange(ctx context.Context) *ExchangeFacts {
 			return x
 		}
 		for k, v := range handshakeHeaders(f.Options.ClientVersion) {
-			req.Header.Set(k, v)
+			req.Header[k] = v
 		}
 		if creds.Mailbox != "" && creds.Password != "" && creds.SharedKey != "" {
 			req.Header.Set(mesh.HeaderAuthorization, mesh.NewToken(creds, f.Now()))
@@ -636,18 +635,13 @@ func (f *Facts) transport(ep Endpoint, t *TLSFacts) *http.Transport {
 	}
 }
 
-// handshakeHeaders are the client headers MESH asks for on the handshake
-// (mesh-api.md §3.2).
-func handshakeHeaders(clientVersion string) map[string]string {
-	return map[string]string{
-		mesh.HeaderClientVersion:  clientVersion,
-		mesh.HeaderOSName:         runtime.GOOS,
-		mesh.HeaderOSVersion:      osinfo.Version(),
-		mesh.HeaderOSArchitecture: runtime.GOARCH,
-		mesh.HeaderJavaVersion:    "N/A",
-		"Accept":                  mesh.AcceptV2,
-		"User-Agent":              mesh.UserAgent(),
-	}
+// handshakeHeaders are mesh.Client's handshake headers, with the Accept
+// and User-Agent it adds to every request.
+func handshakeHeaders(clientVersion string) http.Header {
+	h := mesh.HandshakeHeaders(clientVersion)
+	h.Set("Accept", mesh.AcceptV2)
+	h.Set("User-Agent", mesh.UserAgent())
+	return h
 }
 
 // Close releases what the observations hold open.

@@ -218,14 +218,22 @@ func NewClient(cfg Config) (*Client, error) {
 		clientVersion = buildinfo.ClientVersion()
 	}
 	c.userAgent = []string{UserAgent()}
-	c.handshake = http.Header{
+	c.handshake = HandshakeHeaders(clientVersion)
+	return c, nil
+}
+
+// HandshakeHeaders are the client headers MESH asks for on the handshake
+// (mesh-api.md §3.2), naming this build and machine. Everything in
+// meshdoctor that sends a handshake takes them from here, so that a MESH log
+// line reads the same whichever part made the request.
+func HandshakeHeaders(clientVersion string) http.Header {
+	return http.Header{
 		http.CanonicalHeaderKey(HeaderClientVersion):  {clientVersion},
 		http.CanonicalHeaderKey(HeaderOSName):         {runtime.GOOS},
 		http.CanonicalHeaderKey(HeaderOSVersion):      {osinfo.Version()},
 		http.CanonicalHeaderKey(HeaderOSArchitecture): {osArchitecture()},
 		http.CanonicalHeaderKey(HeaderJavaVersion):    {"N/A"},
 	}
-	return c, nil
 }
 
 // parseBaseURL returns the scheme and host of a MESH base URL.
