@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/meshdoctor/meshdoctor/internal/secretfile"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/reports"
 )
@@ -495,7 +496,10 @@ func (s *SecretRef) read(abs func(string) string, getenv func(string) string) (v
 	if err != nil {
 		return "", "", fmt.Errorf("file %s: %w", path, err)
 	}
-	v := strings.TrimRight(string(b), "\r\n")
+	v, err := secretfile.Text(b)
+	if err != nil {
+		return "", "", fmt.Errorf("file %s %w", path, err)
+	}
 	if v == "" {
 		return "", "", fmt.Errorf("file %s is empty", path)
 	}

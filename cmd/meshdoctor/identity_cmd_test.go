@@ -73,6 +73,16 @@ func TestKeystoreInspect(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(distinctKeystorePassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// As Windows PowerShell 5.1's Out-File writes it: UTF-16LE, a byte order
+	// mark, CRLF.
+	pwUTF16 := filepath.Join(w.dir, "pw-utf16.txt")
+	u := []byte{0xff, 0xfe}
+	for _, c := range distinctKeystorePassword + "\r\n" {
+		u = append(u, byte(c), 0)
+	}
+	if err := os.WriteFile(pwUTF16, u, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -84,6 +94,8 @@ func TestKeystoreInspect(t *testing.T) {
 			[]string{"format:      PKCS#12", "password:    from MESH_KEYSTORE_PASSWORD", "HMAC-SHA-256", "PASS  keystore.load", "WARN  cert.client", "fine for a sandbox"}},
 		{"password from a file", map[string]string{"MESH_KEYSTORE_PASSWORD_FILE": pwFile}, []string{w.p12}, exitOK,
 			[]string{"from MESH_KEYSTORE_PASSWORD_FILE"}},
+		{"password from a file PowerShell wrote", map[string]string{"MESH_KEYSTORE_PASSWORD_FILE": pwUTF16}, []string{w.p12}, exitOK,
+			[]string{"PASS  keystore.load", "from MESH_KEYSTORE_PASSWORD_FILE"}},
 		{"JKS with the PTL default of --env", nil, []string{w.jks, "--env", "int"}, exitOK,
 			[]string{"format:      JKS", "from PTL default for int", `"mesh" (private key and certificate)  ← used`, `"root" (trusted certificate)`}},
 		{"JKS with another environment's default", nil, []string{w.jks, "--env", "dep"}, exitFailed,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/meshdoctor/meshdoctor/internal/secretfile"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/prober"
 )
@@ -200,8 +201,9 @@ func (a *app) resolveProxy(f targetFlags, t *mesh.Target, sources map[string]str
 	return nil
 }
 
-// secret reads NAME, or the file named by NAME_FILE (one trailing newline
-// trimmed). Giving both is an error: which one wins would be a guess.
+// secret reads NAME, or the file named by NAME_FILE (secretfile.Text: line
+// ends trimmed, Windows encodings read). Giving both is an error: which one
+// wins would be a guess.
 func (a *app) secret(name string) (string, error) {
 	v, _, err := a.secretFrom(name)
 	return v, err
@@ -222,7 +224,9 @@ func (a *app) secretFrom(name string) (value, from string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("%s_FILE: the file it names %s", name, err)
 	}
-	value = strings.TrimRight(string(b), "\r\n")
+	if value, err = secretfile.Text(b); err != nil {
+		return "", "", fmt.Errorf("%s_FILE: the file it names %s", name, err)
+	}
 	if value == "" {
 		return "", "", fmt.Errorf("%s_FILE: the file it names is empty", name)
 	}

@@ -3,7 +3,9 @@
 // a protected ACL granting only the current user on Windows, where file modes
 // do nothing. The file is replaced whole, through a temporary file restricted
 // before anything is written to it, so it is never readable by others, not
-// even for a moment, and a reader never sees half of it.
+// even for a moment, and a reader never sees half of it. Text reads back the
+// secrets users write into files themselves, in whatever encoding their
+// platform's tools chose.
 package secretfile
 
 import (
