@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/secretfile"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
 
@@ -90,7 +91,12 @@ func readProfile(path string) ([]byte, error) {
 	if len(data) > maxProfile {
 		return nil, fmt.Errorf("profile %s is larger than 1 MiB: not a meshdoctor profile", path)
 	}
-	return data, nil
+	// As Windows editors and PowerShell save it (a byte order mark, UTF-16).
+	text, err := secretfile.Text(data)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s %w", path, err)
+	}
+	return []byte(text), nil
 }
 
 // profileError says what is wrong with a profile's JSON in the profile's

@@ -53,6 +53,11 @@ func TestLoadProfileSaysWhatIsWrong(t *testing.T) {
 		path, want string
 	}{
 		{write("ok.json", `{"url": "https://127.0.0.1:8700", "mailbox": "X26ABC1", "keystore": "client.p12"}`), ""},
+		// As Notepad (before Windows 10 1903) and Windows PowerShell's
+		// Set-Content -Encoding UTF8 save it: a UTF-8 byte order mark.
+		{write("bom.json", "\xef\xbb\xbf"+`{"url": "https://127.0.0.1:8700", "keystore": "client.p12"}`+"\r\n"), ""},
+		// As Windows PowerShell's Out-File and > save it: UTF-16LE.
+		{write("utf16.json", "\xff\xfe{\x00\"\x00k\x00e\x00y\x00s\x00t\x00o\x00r\x00e\x00\"\x00:\x00\"\x00c\x00l\x00i\x00e\x00n\x00t\x00.\x00p\x001\x002\x00\"\x00}\x00\r\x00\n\x00"), ""},
 		{write("empty.json", ``), "the file is empty"},
 		{write("null.json", `null`), "sets nothing"},
 		{write("array.json", `[1]`), "want a JSON object"},
