@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -244,12 +246,33 @@ func curlHandshake(t mesh.Target, token string, sh shell) (string, []string, err
 	if t.CertFile == "" && strings.HasPrefix(base, "https:") {
 		notes = append(notes, "WARNING: no client certificate configured (--cert and --key): MESH requires mutual TLS, so this command will be refused (curl: alert certificate required) unless the server does not ask for one")
 	}
+	if t.CertFile != "" && sh.curl == "curl.exe" {
+		notes = append(notes, schannelNote(t.CertFile))
+	}
 	u, err := sh.quote(base + mesh.PathPrefix + "/" + url.PathEscape(t.Credentials.Mailbox))
 	if err != nil {
 		return "", nil, err
 	}
 	lines = append(lines, u)
 	return strings.Join(lines, sh.cont), notes, nil
+}
+
+// schannelNote warns that the curl.exe Windows ships uses Schannel, which
+// takes a client certificate from the Windows certificate store (or a
+// PKCS#12 file with its password on the command line), never from PEM files,
+// and names the certificate's thumbprint, by which curl.exe finds it there.
+func schannelNote(certFile string) string {
+	thumb := "<thumbprint>"
+	if data, err := pki.ReadFile(certFile, "certificate file"); err == nil {
+		if certs, err := pki.ParseCertificatesPEM(data); err == nil && len(certs) > 0 {
+			sum := sha1.Sum(certs[0].Raw) // the thumbprint Windows shows: SHA-1 by definition, not a security choice
+			thumb = strings.ToUpper(hex.EncodeToString(sum[:]))
+		}
+	}
+	return "NOTE: the curl.exe that comes with Windows makes TLS with Schannel, which cannot read PEM client certificates (--cert, --key): " +
+		"run this with a curl built with OpenSSL (curl.exe --version names its TLS library), or import the certificate and its key into " +
+		"your certificate store (Import-PfxCertificate -CertStoreLocation Cert:\\CurrentUser\\My, or certutil -user -importpfx, with the keystore) " +
+		"and give curl.exe --cert CurrentUser\\MY\\" + thumb + " in place of --cert and --key"
 }
 
 // quoteAll quotes each value for the shell, or says which cannot be.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/mesh"
+	"github.com/meshdoctor/meshdoctor/pki"
 )
 
 // Distinctive secrets, so a test can prove they are never printed.
@@ -455,6 +457,25 @@ func TestTokenNewCurlAgainstSandboxProfile(t *testing.T) {
 	}
 	// With the sandbox's PEM files, the command is printed.
 	d := filepath.Dir(profile)
+	// For curl.exe, a note that Windows' own (Schannel) cannot read PEM
+	// files, with the certificate's thumbprint for the store instead.
+	certPEM, err := os.ReadFile(filepath.Join(d, "client.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := pki.ParseCertificatesPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thumb := fmt.Sprintf("%X", sha1.Sum(certs[0].Raw))
+	for _, sh := range []string{"powershell", "cmd", "posix"} {
+		r := runWithStdin(t, nil, "", "token", "new", "--profile", profile, "--curl", "--shell", sh,
+			"--cert", filepath.Join(d, "client.pem"), "--key", filepath.Join(d, "client-key.pem"))
+		note := strings.Contains(r.stderr, "Schannel") && strings.Contains(r.stderr, `--cert CurrentUser\MY\`+thumb+" ")
+		if r.code != exitOK || note != (sh != "posix") {
+			t.Errorf("--shell %s: exit %d, Schannel note with thumbprint %s: %v, want %v\nstderr: %s", sh, r.code, thumb, note, sh != "posix", r.stderr)
+		}
+	}
 	r = runWithStdin(t, nil, "", "token", "new", "--profile", profile, "--curl",
 		"--cert", filepath.Join(d, "client.pem"), "--key", filepath.Join(d, "client-key.pem"))
 	if r.code != exitOK || !strings.Contains(r.stdout, "--cert ") || !strings.Contains(r.stdout, "--cacert ") {
