@@ -23,7 +23,7 @@ umask 022
 
 # GNU tar, find and touch (for sorted, dated archives), gzip and zip: a Linux
 # machine's tools.
-for c in go git tar gzip zip sha256sum; do
+for c in go git tar gzip zip sha256sum jq; do
   command -v "$c" >/dev/null 2>&1 || { echo "dist: $c is needed and not installed" >&2; exit 2; }
 done
 tar --version 2>/dev/null | grep -q 'GNU tar' || { echo "dist: GNU tar is needed (for --sort and --mtime)" >&2; exit 2; }
@@ -73,6 +73,32 @@ for sh in bash zsh fish powershell; do
   "$work/host/meshdoctor" completion "$sh" >"$work/stage/completions/meshdoctor.$ext"
 done
 
+# go-license-detector v4.3.0 (under cyclonedx-gomod v1.10.0; the module proxy
+# has no later one) reads the BSD-3-Clause licence of Go's own modules
+# (golang.org/x/...) as BSD-Source-Code, which grants no redistribution in
+# binary form: a licence reviewer would stop on it (cyclonedx-gomod#611, fixed
+# by go-license-detector v4.3.1). Each module so labelled has its LICENSE read
+# again: where it is BSD-3-Clause's text (redistribution in source and binary
+# forms, the three conditions, no advertising clause), the SBOM says
+# BSD-3-Clause, and a property on the component says it was corrected and why.
+moddirs=$(go list -m -f '{{.Path}}@{{.Version}} {{.Dir}}' all)
+fix_licences() { # SBOM
+  local sbom=$1 mod dir lic
+  for mod in $(jq -r '.components[] | select([.evidence.licenses[]?.license.id] | index("BSD-Source-Code")) | .name + "@" + .version' "$sbom"); do
+    dir=$(awk -v m="$mod" '$1 == m {print $2}' <<<"$moddirs")
+    lic=$(cat "$dir"/LICENSE* 2>/dev/null | tr -s ' \n\t' '   ') || true
+    grep -q 'Redistribution and use in source and binary forms' <<<"$lic" &&
+      grep -q 'Redistributions of source code must retain' <<<"$lic" &&
+      grep -q 'Redistributions in binary form must reproduce' <<<"$lic" &&
+      grep -q 'Neither the name of' <<<"$lic" && ! grep -qi 'advertising materials' <<<"$lic" || continue
+    jq --arg ref "pkg:golang/${mod%@*}@${mod#*@}?type=module" '(.components[] | select(."bom-ref" == $ref)) |=
+      (.evidence.licenses |= map(if .license.id == "BSD-Source-Code" then .license.id = "BSD-3-Clause" else . end)
+      | .properties += [{name: "meshdoctor:licence-corrected",
+          value: "BSD-Source-Code, as go-license-detector v4.3.0 read it, is BSD-3-Clause: the LICENSE grants redistribution in source and binary forms under its three conditions"}])' \
+      "$sbom" >"$sbom.tmp" && mv "$sbom.tmp" "$sbom"
+  done
+}
+
 # normalise sets every time to the commit's and the modes to what a user expects.
 normalise() {
   find "$1" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
@@ -102,6 +128,7 @@ for p in $platforms; do
   GOOS=$os GOARCH=$arch "$work/tools/cyclonedx-gomod" app -json -licenses -noserial -notimestamp \
     -main cmd/meshdoctor -output "$out/$name.cdx.json" . 2>"$work/sbom.log" ||
     { cat "$work/sbom.log" >&2; exit 1; }
+  fix_licences "$out/$name.cdx.json"
 
   if [ "$os" = linux ]; then
     for fmt in deb rpm; do
