@@ -45,8 +45,8 @@ the last result served in between; only for targets that list it, never to live 
 unless the target says allow_live: true).
 
 Endpoints: /probe (add &debug=true for the report as text), /metrics (the exporter's own),
-/sd (Prometheus HTTP service discovery), /-/healthy, /-/reload (POST; SIGHUP too), and /
-(the targets and their last results). A config that cannot be served is refused at
+/sd (Prometheus HTTP service discovery), /-/healthy, /-/reload (POST; SIGHUP too, except
+on Windows), and / (the targets and their last results). A config that cannot be served is refused at
 start (exit 2) and on reload (the previous one is kept).
 
 The config is YAML; secrets only by reference ({env: NAME} or {file: PATH}):
