@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,4 +119,22 @@ func TestDirLock(t *testing.T) {
 	stdin.Close()
 	third := startSandbox(t, Config{PKIDir: pki})
 	third.Close()
+}
+
+// TestListenInUse: a port another program holds is named in words, the
+// same on every platform (not Winsock's "winapi error #10048").
+func TestListenInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	srv, err := Start(Config{Listen: busy.Addr().String()})
+	if err == nil {
+		srv.Close()
+		t.Fatalf("started on %s, which is in use", busy.Addr())
+	}
+	if !strings.Contains(err.Error(), busy.Addr().String()+": address already in use") {
+		t.Errorf("error %q does not say the address is in use", err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/sockerr"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/pki"
 )
@@ -106,6 +107,10 @@ func Start(cfg Config) (*Server, error) {
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
+	if sockerr.InUse(err) { // in words, not Winsock's number or Unix's text
+		st.Close()
+		return nil, fmt.Errorf("listen on %s: address already in use: another program (or another sandbox) listens there", cfg.Listen)
+	}
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)

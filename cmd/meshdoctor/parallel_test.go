@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,6 +197,10 @@ func signalProxy(t *testing.T, srv *sandbox.Server, dir string, at map[int]bool)
 func TestInterruptWritesReport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs meshdoctor processes")
+	}
+	if runtime.GOOS == "windows" {
+		// Ctrl-C reaches meshdoctor there as the same os.Interrupt.
+		t.Skip("Go cannot send another process an interrupt on Windows (os.Process.Signal does only Kill)")
 	}
 	tests := []struct {
 		name string

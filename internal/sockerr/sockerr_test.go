@@ -17,6 +17,7 @@ var predicates = map[string]func(error) bool{
 	"unreachable": Unreachable,
 	"timed out":   TimedOut,
 	"unsupported": Unsupported,
+	"in use":      InUse,
 }
 
 // wrap dresses an errno the way the net package hands it back from a dial.
@@ -41,6 +42,24 @@ func TestSynthetic(t *testing.T) {
 				t.Errorf("%s(%v) = %v, want %v", name, tc.err, got, want)
 			}
 		}
+	}
+}
+
+// TestRealInUse: a second listener on a port already taken is named in use
+// by this platform's own network stack.
+func TestRealInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	second, err := net.Listen("tcp", ln.Addr().String())
+	if err == nil {
+		second.Close()
+		t.Fatalf("listened twice on %s", ln.Addr())
+	}
+	if !InUse(err) {
+		t.Errorf("InUse(%v) = false", err)
 	}
 }
 
