@@ -44,8 +44,9 @@ func (a *app) csrNewCommand() *cobra.Command {
 		Use:   "new --fqdn NAME --key-out FILE",
 		Short: "Make an RSA 2048 key and a SHA-256 CSR whose subject is CN=FQDN and nothing else",
 		Long: `Make a new private key (RSA 2048, written to --key-out readable only by you: mode 0600,
-or an owner-only access list on Windows; unencrypted PKCS#8 PEM) and a certificate signing request for it (SHA-256, subject CN=<FQDN> alone, no email),
-written to stdout or to --out. An existing file is never overwritten without --force (the
+or an owner-only access list on Windows; unencrypted PKCS#8 PEM) and a certificate
+signing request for it (SHA-256, subject CN=<FQDN> alone, no email), written to stdout
+or to --out. An existing file is never overwritten without --force (the
 key file may be the key your current certificate needs), and --out and --key-out must be
 different files.
 
