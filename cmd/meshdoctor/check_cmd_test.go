@@ -154,6 +154,8 @@ func TestCheckUsageErrors(t *testing.T) {
 		{"unknown fault", nil, []string{"check", "--sandbox=melt"}, "unknown fault"},
 		{"sandbox and target", nil, []string{"check", "--sandbox", "--env", "int"}, "drop the target flags"},
 		{"sandbox port out of range", nil, []string{"sandbox", "--listen", "127.0.0.1:99999"}, "port"},
+		// A Windows path is shown as typed, its backslashes not doubled.
+		{"a Windows path in a bad value", nil, []string{"check", "--sandbox", "--timeout", `C:\ten`}, `invalid argument "C:\ten" for "--timeout" flag`},
 		{"run refuses live", secrets, []string{"run", "--env", "live", "--mailbox", "X26ABC1"}, "--allow-live"},
 		{"proxy password on the command line", secrets, []string{"check", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://alice:hunter22@proxy:3128"}, "MESH_PROXY_PASSWORD"},
 		{"proxy that does not parse", secrets, []string{"conform", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://alice:hun/ter22@proxy:3128"}, "percent-encode"},

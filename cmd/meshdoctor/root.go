@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
 	"github.com/meshdoctor/meshdoctor/reports"
@@ -143,7 +145,7 @@ variables or files, never from flags, and never printed.
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("meshdoctor {{.Version}}\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{windowsPathFlagError(err)} })
 	root.AddCommand(a.sandboxCommand(), a.roundtripCommand(), a.versionCommand())
 	root.AddCommand(a.checkCommand(), a.runCommand())
 	root.AddCommand(a.geoCommand())
@@ -160,4 +162,21 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), strings.Join(args, " "))
 	}
 	return nil
+}
+
+// windowsPathFlagError shows a flag's value as it was typed where Go's
+// quoting would only double its backslashes: C:\reports quoted by Go
+// ("C:\\reports") reads as another path to a Windows user. A value with
+// anything else to escape (a quote, a control character) keeps pflag's
+// quoting.
+func windowsPathFlagError(err error) error {
+	var bad *pflag.InvalidValueError
+	if !errors.As(err, &bad) || bad.GetFlag() == nil {
+		return err
+	}
+	v := bad.GetValue()
+	if !strings.Contains(v, `\`) || strconv.Quote(v) != `"`+strings.ReplaceAll(v, `\`, `\\`)+`"` {
+		return err
+	}
+	return fmt.Errorf(`invalid argument "%s" for "--%s" flag: %w`, v, bad.GetFlag().Name, errors.Unwrap(bad))
 }
