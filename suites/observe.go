@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
+	"github.com/meshdoctor/meshdoctor/internal/sockerr"
 	"github.com/meshdoctor/meshdoctor/mesh"
 )
 
@@ -140,8 +140,7 @@ func (o *observer) record(ctx context.Context, resp *http.Response, err error) {
 // isDropped says the connection was there and went away: closed or reset
 // mid-exchange, which is not "could not be reached".
 func isDropped(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || sockerr.Reset(err) || sockerr.Aborted(err)
 }
 
 // isConnectionLevel says a request failed below HTTP, with no answer.
@@ -149,7 +148,7 @@ func isConnectionLevel(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	if isDropped(err) || errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, new(noAnswerError)) {
+	if isDropped(err) || sockerr.Refused(err) || errors.As(err, new(noAnswerError)) {
 		return true
 	}
 	var op *net.OpError

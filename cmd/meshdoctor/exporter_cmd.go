@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/exporter"
 	"github.com/meshdoctor/meshdoctor/internal/buildinfo"
+	"github.com/meshdoctor/meshdoctor/internal/sockerr"
 )
 
 // defaultExporterListen is the exporter's own port (loopback by default:
@@ -108,6 +109,10 @@ func (a *app) exporter(ctx context.Context, f exporterFlags) error {
 		return usageError{err}
 	}
 	ln, err := net.Listen("tcp", f.listen)
+	if sockerr.InUse(err) {
+		// Winsock's words differ from Linux's; say it the same everywhere.
+		return cannotRunError{fmt.Errorf("--listen %s: address already in use (another exporter or program listens there; choose another address with --listen)", f.listen)}
+	}
 	if err != nil {
 		return cannotRunError{fmt.Errorf("--listen %s: %w", f.listen, err)}
 	}

@@ -31,6 +31,10 @@ func TimedOut(err error) bool { return isAny(err, timedOut) }
 // 8.0 answers Go's SIO_UDP_CONNRESET so, and every UDP socket fails).
 func Unsupported(err error) bool { return isAny(err, unsupported) }
 
+// InUse: the address a listener asked for is taken (another program, or
+// another copy of this one, listens there).
+func InUse(err error) bool { return isAny(err, inUse) }
+
 func isAny(err error, codes []syscall.Errno) bool {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {

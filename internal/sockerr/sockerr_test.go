@@ -17,6 +17,7 @@ var predicates = map[string]func(error) bool{
 	"unreachable": Unreachable,
 	"timed out":   TimedOut,
 	"unsupported": Unsupported,
+	"in use":      InUse,
 }
 
 // wrap dresses an errno the way the net package hands it back from a dial.

@@ -11,4 +11,5 @@ var (
 	unreachable = []syscall.Errno{syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.EADDRNOTAVAIL, syscall.ENETDOWN, syscall.EHOSTDOWN}
 	timedOut    = []syscall.Errno{syscall.ETIMEDOUT}
 	unsupported = []syscall.Errno{syscall.EOPNOTSUPP}
+	inUse       = []syscall.Errno{syscall.EADDRINUSE}
 )

@@ -19,4 +19,5 @@ var platformCases = []struct {
 	{syscall.ECONNREFUSED, "refused"},
 	{wrap("dial", "connect", syscall.EACCES), ""},
 	{wrap("listen", "setsockopt", syscall.EOPNOTSUPP), "unsupported"},
+	{wrap("listen", "bind", syscall.EADDRINUSE), "in use"},
 }

@@ -19,4 +19,5 @@ var (
 		windows.WSAENETDOWN, windows.WSAEHOSTDOWN, windows.ERROR_NETWORK_UNREACHABLE, windows.ERROR_HOST_UNREACHABLE}
 	timedOut    = []syscall.Errno{windows.WSAETIMEDOUT}
 	unsupported = []syscall.Errno{windows.WSAEOPNOTSUPP}
+	inUse       = []syscall.Errno{windows.WSAEADDRINUSE}
 )

@@ -26,4 +26,5 @@ var platformCases = []struct {
 	{wrap("dial", "connectex", syscall.ECONNREFUSED), ""},
 	{wrap("dial", "connectex", syscall.Errno(10013)), ""}, // WSAEACCES
 	{wrap("listen", "wsaioctl", syscall.Errno(10045)), "unsupported"},
+	{wrap("listen", "bind", syscall.Errno(10048)), "in use"},
 }
