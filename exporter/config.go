@@ -383,12 +383,11 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	case "none", "direct":
 		t.Proxy, sources["proxy"] = mesh.ProxySettings{Direct: true, Source: "exporter config"}, "exporter config"
 	default:
-		px, err := mesh.ParseProxy(p, "proxy")
-		if err != nil {
-			return nil, err
-		}
-		if pw, _ := px.URL().User.Password(); pw != "" {
+		if mesh.ProxyCarriesPassword(p) {
 			return nil, errors.New("proxy: carries a password: give it as secrets.proxy_password ({env: NAME} or {file: PATH})")
+		}
+		if _, err := mesh.ParseProxy(p, "proxy"); err != nil {
+			return nil, err
 		}
 		t.Proxy, sources["proxy"] = mesh.ProxySettings{URL: p, Source: "exporter config"}, "exporter config"
 	}

@@ -33,7 +33,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"bad env", strings.Replace(good, "    url: ", "    env: staging\n    url: ", 1), "env:"},
 		{"bad duration", good + "modules:\n  roundtrip: {min_interval: often}\n", `"often" is not a duration`},
 		{"proxy password inline", good + "    proxy: http://alice:" + testPassword + "@proxy:3128\n", "secrets.proxy_password"},
-		{"proxy that does not parse", good + "    proxy: http://alice:pa/" + testPassword + "@proxy:3128\n", "percent-encode"},
+		{"proxy password inline that does not parse", good + "    proxy: http://alice:pa/" + testPassword + "@proxy:3128\n", "secrets.proxy_password"},
+		{"proxy that does not parse", good + "    proxy: http://proxy:31x28\n", "percent-encode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadFile(w.writeConfig(t, "targets:\n"+tc.config), w.getenv)

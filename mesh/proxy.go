@@ -173,6 +173,22 @@ func ParseProxy(raw, from string) (*Proxy, error) {
 	return p, nil
 }
 
+// ProxyCarriesPassword reports whether a proxy value holds a password in
+// its user information, whether or not it parses: where a value must carry
+// none (a flag, a profile, the exporter's config), saying so beats asking
+// to percent-encode a password that would then be refused anyway.
+func ProxyCarriesPassword(raw string) bool {
+	if p, err := ParseProxy(raw, ""); err == nil {
+		return p.password != ""
+	}
+	rest := strings.TrimSpace(raw)
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	at := strings.LastIndex(rest, "@")
+	return at >= 0 && strings.Contains(rest[:at], ":")
+}
+
 // LeakedProxySecrets are the parts of a proxy value that may be a password,
 // whether or not it parses: the password of a URL that parses, and for one
 // that does not, the value itself and what stands between the user's ':'
