@@ -53,6 +53,9 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 			if p := firstNonEmpty(t.Answer.Server, t.Answer.Via); p != "" {
 				v = v.With("proxy software", p)
 			}
+			if t.Answer.ProxyError != "" {
+				v = v.With("proxy error", t.Answer.ProxyError)
+			}
 		}
 		return v
 	}
@@ -189,7 +192,10 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		switch code := te.Answer.Code; {
 		case code == 403:
 			return v.Fix("The proxy's policy blocks %s: ask your network team to allow HTTPS (CONNECT) to it, and to exempt it from SSL inspection (MESH needs mutual TLS end to end).", target)
-		case code == 502 || code == 503 || code == 504:
+		case te.Answer.ProxyError == "ERR_DNS_FAIL":
+			return v.Fix("The proxy cannot resolve %s (its own DNS): ask your network team to make MESH's name resolvable from the proxy (for the HSCN route, the HSCN DNS), and to allow the proxy out to TCP %s on it.", ep.Host, ep.Port)
+		case code >= 500:
+			// 500 too: Squid's ERR_CANNOT_FORWARD, a proxy with no way on.
 			return v.Fix("The proxy could not reach %s itself (its DNS or its own firewall): ask your network team to allow the proxy out to TCP %s on %s.", target, ep.Port, ep.Host)
 		}
 		return v.Fix("Ask your network team why the proxy refuses CONNECT to %s; or set NO_PROXY=%s (or --no-proxy) if MESH is reachable directly.", target, ep.Host)

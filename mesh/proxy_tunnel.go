@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ type TunnelAnswer struct {
 	Server, Via string
 	// Body is the start of a refusal page (a policy's block page).
 	Body []byte
+	// ProxyError is the error code a Squid names in X-Squid-Error
+	// (ERR_DNS_FAIL, ERR_CONNECT_FAIL, ERR_ACCESS_DENIED): only a code of
+	// that shape is kept, never free text.
+	ProxyError string
 }
 
 // TunnelFailure names why no tunnel opened.
@@ -215,6 +220,9 @@ func (p *Proxy) connect(c net.Conn, br *bufio.Reader, target, auth string, ans *
 	}
 	ans.Status, ans.Code = resp.Status, resp.StatusCode
 	ans.Server, ans.Via = firstNonEmpty(resp.Header.Get("Server"), ans.Server), firstNonEmpty(resp.Header.Get("Via"), ans.Via)
+	if f := strings.Fields(resp.Header.Get("X-Squid-Error")); len(f) > 0 && squidErrorCode.MatchString(f[0]) {
+		ans.ProxyError = f[0]
+	}
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRefusalBody))
 		if len(body) > 0 {
@@ -224,6 +232,9 @@ func (p *Proxy) connect(c net.Conn, br *bufio.Reader, target, auth string, ans *
 	}
 	return resp, nil
 }
+
+// squidErrorCode is the shape of Squid's error names (ERR_DNS_FAIL).
+var squidErrorCode = regexp.MustCompile(`^ERR_[A-Z0-9_]{1,40}$`)
 
 // ntlm runs NTLM's negotiate/challenge/authenticate over one connection,
 // under the scheme NTLM, or Negotiate (which Windows proxies accept NTLM

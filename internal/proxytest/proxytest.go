@@ -40,9 +40,11 @@ type Config struct {
 	// Silent: read CONNECT and never answer (a proxy whose own way to
 	// the target is dropped).
 	Silent bool
-	// Status refuses every CONNECT with this status and Body.
+	// Status refuses every CONNECT with this status and Body, and these
+	// header lines ("X-Squid-Error: ERR_DNS_FAIL 0\r\n").
 	Status int
 	Body   string
+	Header string
 	// Intercept: decrypt TLS (as Squid ssl_bump, Zscaler): present a
 	// certificate for the host signed by this CA, ask for no client
 	// certificate, and open its own TLS to the server (with none).
@@ -116,7 +118,7 @@ func (p *Proxy) handle(c net.Conn) {
 			return
 		}
 		if p.cfg.Status != 0 {
-			p.answer(c, p.cfg.Status, "Content-Type: text/html\r\n", p.cfg.Body)
+			p.answer(c, p.cfg.Status, "Content-Type: text/html\r\n"+p.cfg.Header, p.cfg.Body)
 			return
 		}
 		if len(p.cfg.Schemes) > 0 {
