@@ -472,6 +472,12 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 		if !labelName.MatchString(k) || strings.HasPrefix(k, "__") {
 			return nil, fmt.Errorf("labels: %q is not a label name Prometheus takes (letters, digits, '_'; not starting with __)", k)
 		}
+		if k == "job" || k == "instance" {
+			// Given by /sd they would replace the scrape's own: the job
+			// the shipped rules select (job=~"meshdoctor.*"), the instance
+			// that is the target's name.
+			return nil, fmt.Errorf("labels: %q is refused: Prometheus sets %s (the job from the scrape config, the instance from the target's name)", k, k)
+		}
 		out.Labels[k] = tc.Labels[k]
 	}
 	return out, nil

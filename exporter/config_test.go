@@ -28,6 +28,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"duplicate name", good + w.targetYAML("mb1", "X26ABC2", ""), "used twice"},
 		{"bad name", strings.Replace(good, "name: mb1", "name: 'a b'", 1), "name \"a b\""},
 		{"bad label", good + "    labels: {__address__: x}\n", "not a label name"},
+		{"job label", good + "    labels: {job: x}\n", "Prometheus sets job"},
+		{"instance label", good + "    labels: {instance: x}\n", "Prometheus sets instance"},
 		{"live roundtrip", "  - name: live\n    env: live\n    mailbox: X26ABC1\n    workflow: W\n    modules: [roundtrip]\n    secrets: {mailbox_password: {env: MB_PASSWORD}, shared_key: {env: MB_SHARED_KEY}}\n", "allow_live: true"},
 		{"roundtrip without workflow", strings.Replace(good, "    workflow: TEST_WORKFLOW2\n", "", 1) + "    modules: [roundtrip]\n", "needs a workflow"},
 		{"bad env", strings.Replace(good, "    url: ", "    env: staging\n    url: ", 1), "env:"},
