@@ -259,6 +259,8 @@ func TestBadProbeRequests(t *testing.T) {
 		{"/probe?target=mb2", "", []string{"does not allow module check", "identity"}},
 		{"/probe?target=mb1&debug=maybe", "", []string{"debug"}},
 		{"/probe?target=mb1", "soon", []string{"X-Prometheus-Scrape-Timeout-Seconds"}},
+		{"/probe?target=mb1", "NaN", []string{"X-Prometheus-Scrape-Timeout-Seconds"}},
+		{"/probe?target=mb1", "+Inf", []string{"X-Prometheus-Scrape-Timeout-Seconds"}},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, s.srv.URL+tc.path, nil)
 		if tc.header != "" {
