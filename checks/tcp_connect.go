@@ -47,8 +47,11 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 			if len(t.Answer.Schemes) > 0 {
 				v = v.With("proxy offers", strings.Join(t.Answer.Schemes, ", "))
 			}
-			if t.Answer.Auth != "" {
+			if t.Answer.Auth != "" && t.ProxyErr == nil {
 				v = v.With("authenticated with", t.Answer.Auth+" as "+t.Proxy.User)
+			} else if t.Answer.Auth != "" {
+				// Refused: "authenticated" would say the opposite.
+				v = v.With("credentials tried", t.Answer.Auth+" as "+t.Proxy.User)
 			}
 			if p := firstNonEmpty(t.Answer.Server, t.Answer.Via); p != "" {
 				v = v.With("proxy software", p)
@@ -181,7 +184,7 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 			domain = fmt.Sprintf(" For Windows sign-in the user usually needs its domain (DOMAIN\\%s).", t.Proxy.User)
 		}
 		return Failf("the proxy refused the credentials for user %s (%s authentication: %s)", t.Proxy.User, te.Answer.Auth, te.Answer.Status).
-			With("credentials from", firstNonEmpty(f.Source("proxy_password"), "MESH_PROXY_PASSWORD or the proxy URL")).
+			With("credentials from", firstNonEmpty(f.Source("proxy_password"), "the user information of "+from)).
 			Fix("Check the proxy user and password (MESH_PROXY_USER and MESH_PROXY_PASSWORD, or the user information of %s).%s A locked or expired account is refused the same way. Or ask your network team to exempt %s from proxy authentication.",
 				from, domain, target)
 	case mesh.TunnelRefused:
