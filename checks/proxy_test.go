@@ -95,6 +95,8 @@ func TestCorporateNetworks(t *testing.T) {
 		{name: "Basic proxy, credentials refused", target: via(basic, "alice", "wrong/#pw"),
 			fails: "tcp.connect", words: []string{"the proxy refused the credentials for user alice", "407", "MESH_PROXY_PASSWORD"},
 			evidence: map[string]string{"credentials tried": "Basic as alice", "authenticated with": ""}},
+		{name: "Basic proxy, a password but no user", target: via(basic, "", basic.Password),
+			fails: "tcp.connect", words: []string{"a proxy password is set, but no user name", "MESH_PROXY_USER", "proxy_user"}},
 		{name: "Basic proxy, no credentials", target: via(basic, "", ""),
 			fails: "tcp.connect", words: []string{"wants authentication", "Basic", "MESH_PROXY_USER"}},
 		{name: "NTLM proxy, no credentials", target: via(ntlm, "", ""),

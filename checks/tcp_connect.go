@@ -148,7 +148,7 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 	p, target, from := t.Proxy.String(), ep.HostPort(), t.Route.Why
 	offers := strings.Join(te.Answer.Schemes, ", ")
 	windowsOnly := len(te.Answer.Schemes) > 0 && !offered(te.Answer.Schemes, "Basic")
-	creds := "set MESH_PROXY_USER (DOMAIN\\user for Windows sign-in) and MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)"
+	creds := "set MESH_PROXY_USER (DOMAIN\\user for Windows sign-in) and MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE); for the exporter, the target's proxy_user and secrets.proxy_password"
 	switch te.Kind {
 	case mesh.TunnelUnreachable:
 		var dns *net.DNSError
@@ -167,6 +167,11 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		return Failf("TLS to the proxy %s failed: %v", t.Proxy.Addr(), te.Err).
 			Fix("The proxy is given as https:// (%s): check it really speaks TLS on that port, or use http:// as most proxies expect.", from)
 	case mesh.TunnelAuthRequired:
+		if t.Proxy.User == "" && t.Proxy.HasPassword() {
+			return Failf("the proxy %s wants authentication (%s), offering %s; a proxy password is set, but no user name to go with it", p, te.Answer.Status, firstNonEmpty(offers, "no scheme")).
+				With("password from", firstNonEmpty(f.Source("proxy_password"), "the proxy URL")).
+				Fix("Give the proxy user name too: MESH_PROXY_USER (DOMAIN\\user for Windows sign-in), or user@ in the proxy URL; for the exporter, the target's proxy_user.")
+		}
 		v := Failf("the proxy %s wants authentication (%s), offering %s; no credentials were given", p, te.Answer.Status, firstNonEmpty(offers, "no scheme"))
 		if windowsOnly && !offered(te.Answer.Schemes, "NTLM") {
 			return v.Fix("The proxy offers only Windows sign-in by Kerberos (Negotiate), which meshdoctor and MESH clients cannot answer. Ask your network team to exempt %s from proxy authentication (an allow-listed route for the MESH host), or to offer NTLM or Basic for it.", target)

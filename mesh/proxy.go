@@ -111,6 +111,9 @@ func (p *Proxy) Addr() string { return net.JoinHostPort(p.Host, p.Port) }
 // HasCredentials reports whether a user name and password are there.
 func (p *Proxy) HasCredentials() bool { return p.User != "" && p.password != "" }
 
+// HasPassword reports whether a password is there, with or without a user.
+func (p *Proxy) HasPassword() bool { return p.password != "" }
+
 // URL is the proxy as a URL for Go's own transports (which send Basic
 // credentials from it), password included: never print it.
 func (p *Proxy) URL() *url.URL {
