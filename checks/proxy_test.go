@@ -136,7 +136,8 @@ func TestCorporateNetworks(t *testing.T) {
 			fails: "tls.server", words: []string{"stalled", "the server's certificate came", "network team"},
 			evidence: map[string]string{"stalled at": "after we sent our client certificate"}},
 		{name: "proxy never answers CONNECT", target: via(proxytest.Config{Silent: true}, "", ""), timeout: time.Second,
-			fails: "tcp.connect", words: []string{"did not answer CONNECT", "allow the proxy out"}},
+			fails: "tcp.connect", words: []string{"did not answer CONNECT", "allow the proxy out"},
+			evidence: map[string]string{"attempts": "connected; no answer to CONNECT after"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tg := tt.target

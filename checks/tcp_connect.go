@@ -30,6 +30,12 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 			attempts = append(attempts, fmt.Sprintf("%s not waited for", d.Addr))
 		} else if d.Err != nil {
 			attempts = append(attempts, fmt.Sprintf("%s %s", d.Addr, classifyNet(d.Err)))
+		} else if t.Proxy != nil && t.Answer.Status == "" && t.ProxyErr != nil && classifyNet(t.ProxyErr) == failTimeout {
+			// Took is the whole tunnel: the proxy took the connection,
+			// then never answered CONNECT.
+			attempts = append(attempts, fmt.Sprintf("%s connected; no answer to CONNECT after %s", d.Addr, d.Took.Round(1e5)))
+		} else if t.Proxy != nil && t.Answer.Status != "" {
+			attempts = append(attempts, fmt.Sprintf("%s connected; CONNECT answered in %s", d.Addr, d.Took.Round(1e5)))
 		} else {
 			attempts = append(attempts, fmt.Sprintf("%s connected in %s", d.Addr, d.Took.Round(1e5)))
 		}
