@@ -178,6 +178,10 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 				With("password from", firstNonEmpty(f.Source("proxy_password"), "the proxy URL")).
 				Fix("Give the proxy user name too: MESH_PROXY_USER (DOMAIN\\user for Windows sign-in), or user@ in the proxy URL; for the exporter, the target's proxy_user.")
 		}
+		if t.Proxy.User != "" && !t.Proxy.HasPassword() && (len(te.Answer.Schemes) == 0 || offered(te.Answer.Schemes, "Basic") || offered(te.Answer.Schemes, "NTLM")) {
+			return Failf("the proxy %s wants authentication (%s), offering %s; the user %s is given, but no password", p, te.Answer.Status, firstNonEmpty(offers, "no scheme"), t.Proxy.User).
+				Fix("Give the proxy password: MESH_PROXY_PASSWORD or MESH_PROXY_PASSWORD_FILE (never a flag); for the exporter, the target's secrets.proxy_password. Or ask your network team to allow %s without authentication.", target)
+		}
 		v := Failf("the proxy %s wants authentication (%s), offering %s; no credentials were given", p, te.Answer.Status, firstNonEmpty(offers, "no scheme"))
 		if windowsOnly && !offered(te.Answer.Schemes, "NTLM") {
 			return v.Fix("The proxy offers only Windows sign-in by Kerberos (Negotiate), which meshdoctor and MESH clients cannot answer. Ask your network team to exempt %s from proxy authentication (an allow-listed route for the MESH host), or to offer NTLM or Basic for it.", target)
