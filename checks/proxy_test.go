@@ -95,6 +95,8 @@ func TestCorporateNetworks(t *testing.T) {
 		{name: "Basic proxy, credentials refused", target: via(basic, "alice", "wrong/#pw"),
 			fails: "tcp.connect", words: []string{"the proxy refused the credentials for user alice", "407", "MESH_PROXY_PASSWORD"},
 			evidence: map[string]string{"credentials tried": "Basic as alice", "authenticated with": ""}},
+		{name: "Basic proxy refusing credentials with 401 (tinyproxy)", target: via(proxytest.Config{Schemes: []string{"Basic"}, User: "alice", Password: "right", RefuseBasicWith: 401}, "alice", "wrong/#pw"),
+			fails: "tcp.connect", words: []string{"the proxy refused the credentials for user alice", "401"}},
 		{name: "Basic proxy, a password but no user", target: via(basic, "", basic.Password),
 			fails: "tcp.connect", words: []string{"a proxy password is set, but no user name", "MESH_PROXY_USER", "proxy_user"}},
 		{name: "Basic proxy, a user but no password", target: via(basic, "alice", ""),

@@ -171,7 +171,8 @@ func (p *Proxy) Tunnel(ctx context.Context, target string) (net.Conn, TunnelAnsw
 		if err != nil {
 			return fail(TunnelProtocol, err)
 		}
-		if resp.StatusCode == http.StatusProxyAuthRequired {
+		// tinyproxy answers refused credentials with 401, not 407.
+		if resp.StatusCode == http.StatusProxyAuthRequired || resp.StatusCode == http.StatusUnauthorized {
 			return fail(TunnelAuthRefused, nil)
 		}
 	}

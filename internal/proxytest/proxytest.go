@@ -54,6 +54,9 @@ type Config struct {
 	CloseAfter407 bool
 	// Server is the Server header of the proxy's answers.
 	Server string
+	// RefuseBasicWith is the status for Basic credentials given and
+	// refused (default 407): tinyproxy answers 401.
+	RefuseBasicWith int
 }
 
 // Proxy is a running double.
@@ -138,6 +141,10 @@ func (p *Proxy) handle(c net.Conn) {
 				}
 				if p.cfg.CloseAfter407 {
 					hdr += "Connection: close\r\n"
+				}
+				if strings.HasPrefix(auth, "Basic ") && p.cfg.RefuseBasicWith != 0 {
+					p.answer(c, p.cfg.RefuseBasicWith, hdr, "<html><title>Unauthorized</title></html>")
+					return
 				}
 				p.answer(c, http.StatusProxyAuthRequired, hdr, "<html><title>407 Proxy Authentication Required</title></html>")
 				if p.cfg.CloseAfter407 {
