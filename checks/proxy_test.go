@@ -78,8 +78,7 @@ func TestCorporateNetworks(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadPort := ln.Addr().String()
 	ln.Close()
-	dead := target
-	dead.Proxy = mesh.ProxySettings{URL: "http://" + deadPort}
+	dead := withProxy(target, "http://"+deadPort)
 
 	for _, tt := range []struct {
 		name     string
@@ -123,6 +122,8 @@ func TestCorporateNetworks(t *testing.T) {
 			fails: "tcp.connect", words: []string{"500", "could not reach", "allow the proxy out"}, evidence: map[string]string{"proxy error": "ERR_CANNOT_FORWARD"}},
 		{name: "proxy cannot resolve MESH", target: via(proxytest.Config{Status: 503, Header: "X-Squid-Error: ERR_DNS_FAIL 0\r\n", Server: "squid/5.7"}, "", ""),
 			fails: "tcp.connect", words: []string{"503", "cannot resolve", "DNS"}, evidence: map[string]string{"proxy error": "ERR_DNS_FAIL"}},
+		{name: "not a proxy at the proxy's address", target: withProxy(target, "http://"+proxytest.Serve(t, func(c net.Conn) { c.Read(make([]byte, 512)); c.Close() })),
+			fails: "tcp.connect", words: []string{"did not answer CONNECT as an HTTP proxy does", "names an HTTP proxy"}},
 		{name: "https:// given for a plain proxy", target: tlsToPlain,
 			fails: "tcp.connect", words: []string{"speaks plain HTTP", "https://", "Use http://"}},
 		{name: "nothing listens at the proxy's port", target: dead,
@@ -329,4 +330,9 @@ func TestUnknownNHSNamedCAOnMESHHostWarns(t *testing.T) {
 	target := mesh.Target{URL: "https://" + host + ":" + port, CABundle: bundle, Proxy: mesh.ProxySettings{Direct: true}}
 	res := runAt(t, target, Options{Resolver: answerDNS(t, host)}, "tls.server")
 	expect(t, res, "tls.server", Warn, "not an NHS Spine CA meshdoctor knows", "SSL inspection", "exempt")
+}
+
+func withProxy(t mesh.Target, url string) mesh.Target {
+	t.Proxy = mesh.ProxySettings{URL: url}
+	return t
 }

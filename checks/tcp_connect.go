@@ -222,8 +222,8 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		return Failf("the proxy %s took the connection but did not answer CONNECT to %s in time", p, target).With("error", te.Err).
 			Fix("The proxy is probably trying to reach %s itself and its own way out is dropped (a firewall upstream of the proxy). Ask your network team to allow the proxy out to TCP %s on %s.", target, ep.Port, ep.Host)
 	}
-	return Failf("through the proxy %s: %v", p, te).
-		Fix("The proxy's answer to CONNECT could not be read: check %s names an HTTP proxy.", from)
+	return Failf("the proxy %s did not answer CONNECT as an HTTP proxy does: %v", p, te.Err).
+		Fix("Check %s names an HTTP proxy (its host and port): what answers there is not one, or it closed the connection.", from)
 }
 
 func offered(schemes []string, s string) bool {
