@@ -124,6 +124,11 @@ func TestCorporateNetworks(t *testing.T) {
 			fails: "tcp.connect", words: []string{"503", "cannot resolve", "DNS"}, evidence: map[string]string{"proxy error": "ERR_DNS_FAIL"}},
 		{name: "not a proxy at the proxy's address", target: withProxy(target, "http://"+proxytest.Serve(t, func(c net.Conn) { c.Read(make([]byte, 512)); c.Close() })),
 			fails: "tcp.connect", words: []string{"did not answer CONNECT as an HTTP proxy does", "names an HTTP proxy"}},
+		{name: "https:// proxy whose certificate this machine does not trust", target: withProxy(target, "https://"+strings.Replace(proxytest.Serve(t, func(c net.Conn) {
+			tls.Server(c, &tls.Config{Certificates: []tls.Certificate{ownKP.TLSCertificate(own.SubCA.Cert)}}).Handshake()
+			c.Close()
+		}), "127.0.0.1", "localhost", 1)),
+			fails: "tcp.connect", words: []string{"does not trust the certificate of the proxy", "Test Server", "SSL_CERT_FILE"}},
 		{name: "https:// given for a plain proxy", target: tlsToPlain,
 			fails: "tcp.connect", words: []string{"speaks plain HTTP", "https://", "Use http://"}},
 		{name: "nothing listens at the proxy's port", target: dead,

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -169,6 +170,16 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		if te.NotTLS {
 			return Failf("the proxy %s speaks plain HTTP, but %s gives it as https://", t.Proxy.Addr(), from).
 				Fix("Use http:// for this proxy in %s (http://%s): the scheme is how to talk to the proxy, not what it carries; HTTPS to MESH still goes end to end through its CONNECT tunnel.", from, t.Proxy.Addr())
+		}
+		var verr *tls.CertificateVerificationError
+		if errors.As(te.Err, &verr) {
+			issuer := "?"
+			if len(verr.UnverifiedCertificates) > 0 {
+				issuer = verr.UnverifiedCertificates[0].Issuer.String()
+			}
+			// It speaks TLS: telling the user to check that would mislead.
+			return Failf("this machine does not trust the certificate of the proxy %s (issued by %q): %v", t.Proxy.Addr(), issuer, verr.Err).
+				Fix("The proxy speaks TLS (%s gives it as https://), but its certificate is not trusted here: add the proxy's CA to this machine's trust store (or point SSL_CERT_FILE at a PEM file that holds it) and name the proxy as its certificate does; or use http:// if the proxy also takes plain connections, as most do. This is TLS to the proxy only: MESH's own certificate is checked end to end inside the tunnel.", from)
 		}
 		return Failf("TLS to the proxy %s failed: %v", t.Proxy.Addr(), te.Err).
 			Fix("The proxy is given as https:// (%s): check it really speaks TLS on that port, or use http:// as most proxies expect.", from)
