@@ -63,6 +63,8 @@ type Config struct {
 type Proxy struct {
 	Addr    string
 	Tunnels atomic.Int32
+	// Refused counts the credentials given and refused.
+	Refused atomic.Int32
 	cfg     Config
 	mu      sync.Mutex
 	certs   map[string]*tls.Certificate
@@ -127,6 +129,9 @@ func (p *Proxy) handle(c net.Conn) {
 		if len(p.cfg.Schemes) > 0 {
 			auth := req.Header.Get("Proxy-Authorization")
 			ok, challenge := p.authorize(auth)
+			if !ok && auth != "" && challenge == "" {
+				p.Refused.Add(1)
+			}
 			if !ok {
 				hdr := ""
 				if challenge != "" {
