@@ -462,6 +462,10 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	}
 	if t.URL != "" && t.Environment == "" {
 		out.Labels["environment"] = "custom"
+	} else if t.URL == "" && t.Route == "" {
+		// The route taken when none is given: a dashboard filtering on
+		// route="internet" must find these targets too.
+		out.Labels["route"] = string(mesh.Internet)
 	}
 	keys := make([]string, 0, len(tc.Labels))
 	for k := range tc.Labels {

@@ -219,3 +219,22 @@ func post(t *testing.T, s *served, path string) (int, string) {
 	}
 	return resp.StatusCode, readAll(resp)
 }
+
+// TestRouteLabel: a target on a named environment is labelled with the
+// route it takes, internet when the config does not say.
+func TestRouteLabel(t *testing.T) {
+	w := newWorld(t)
+	target := func(name, extra string) string {
+		return "  - name: " + name + "\n    env: int\n" + extra + "    mailbox: X26ABC1\n    keystore: " + w.files.ClientKeystore +
+			"\n    secrets: {mailbox_password: {env: MB_PASSWORD}, shared_key: {env: MB_SHARED_KEY}}\n"
+	}
+	l, err := LoadFile(w.writeConfig(t, "targets:\n"+target("i", "")+target("h", "    route: hscn\n")), w.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"i": "internet", "h": "hscn"} {
+		if tg, _ := l.Target(name); tg.Labels["route"] != want {
+			t.Errorf("target %s: route label %q, want %q", name, tg.Labels["route"], want)
+		}
+	}
+}
