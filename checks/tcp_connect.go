@@ -54,11 +54,12 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 			if len(t.Answer.Schemes) > 0 {
 				v = v.With("proxy offers", strings.Join(t.Answer.Schemes, ", "))
 			}
-			if t.Answer.Auth != "" && t.ProxyErr == nil {
-				v = v.With("authenticated with", t.Answer.Auth+" as "+t.Proxy.User)
-			} else if t.Answer.Auth != "" {
+			var te *mesh.TunnelError
+			if refused := errors.As(t.ProxyErr, &te) && te.Kind == mesh.TunnelAuthRefused; t.Answer.Auth != "" && refused {
 				// Refused: "authenticated" would say the opposite.
 				v = v.With("credentials tried", t.Answer.Auth+" as "+t.Proxy.User)
+			} else if t.Answer.Auth != "" {
+				v = v.With("authenticated with", t.Answer.Auth+" as "+t.Proxy.User)
 			}
 			if p := firstNonEmpty(t.Answer.Server, t.Answer.Via); p != "" {
 				v = v.With("proxy software", p)
