@@ -383,12 +383,11 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	case "none", "direct":
 		t.Proxy, sources["proxy"] = mesh.ProxySettings{Direct: true, Source: "exporter config"}, "exporter config"
 	default:
-		px, err := mesh.ParseProxy(p, "proxy")
-		if err != nil {
-			return nil, err
-		}
-		if pw, _ := px.URL().User.Password(); pw != "" {
+		if mesh.ProxyCarriesPassword(p) {
 			return nil, errors.New("proxy: carries a password: give it as secrets.proxy_password ({env: NAME} or {file: PATH})")
+		}
+		if _, err := mesh.ParseProxy(p, "proxy"); err != nil {
+			return nil, err
 		}
 		t.Proxy, sources["proxy"] = mesh.ProxySettings{URL: p, Source: "exporter config"}, "exporter config"
 	}
@@ -463,6 +462,10 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	}
 	if t.URL != "" && t.Environment == "" {
 		out.Labels["environment"] = "custom"
+	} else if t.URL == "" && t.Route == "" {
+		// The route taken when none is given: a dashboard filtering on
+		// route="internet" must find these targets too.
+		out.Labels["route"] = string(mesh.Internet)
 	}
 	keys := make([]string, 0, len(tc.Labels))
 	for k := range tc.Labels {
@@ -472,6 +475,12 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	for _, k := range keys {
 		if !labelName.MatchString(k) || strings.HasPrefix(k, "__") {
 			return nil, fmt.Errorf("labels: %q is not a label name Prometheus takes (letters, digits, '_'; not starting with __)", k)
+		}
+		if k == "job" || k == "instance" {
+			// Given by /sd they would replace the scrape's own: the job
+			// the shipped rules select (job=~"meshdoctor.*"), the instance
+			// that is the target's name.
+			return nil, fmt.Errorf("labels: %q is refused: Prometheus sets %s (the job from the scrape config, the instance from the target's name)", k, k)
 		}
 		out.Labels[k] = tc.Labels[k]
 	}

@@ -156,12 +156,11 @@ func LoadProfile(path string) (Target, error) {
 	case "none", "direct":
 		t.Proxy = ProxySettings{Direct: true, Source: "profile " + path}
 	default:
-		px, err := ParseProxy(p.Proxy, `"proxy"`)
-		if err != nil {
-			return Target{}, fmt.Errorf("profile %s: %w", path, err)
-		}
-		if px.password != "" {
+		if ProxyCarriesPassword(p.Proxy) {
 			return Target{}, fmt.Errorf(`profile %s: "proxy" carries a password: keep it out of the profile and set MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)`, path)
+		}
+		if _, err := ParseProxy(p.Proxy, `"proxy"`); err != nil {
+			return Target{}, fmt.Errorf("profile %s: %w", path, err)
 		}
 		t.Proxy = ProxySettings{URL: p.Proxy, Source: "profile " + path}
 	}

@@ -91,8 +91,8 @@ func (a *app) exporter(ctx context.Context, f exporterFlags) error {
 	case f.timeoutOffset < 0:
 		return usagef("--timeout-offset must not be negative")
 	}
-	if _, _, err := net.SplitHostPort(f.listen); err != nil {
-		return usagef("--listen %q: want host:port, e.g. 127.0.0.1:9834", f.listen)
+	if err := checkListen(f.listen, "127.0.0.1:9834"); err != nil {
+		return err
 	}
 	if f.webConfig != "" {
 		if err := web.Validate(f.webConfig); err != nil {

@@ -174,12 +174,11 @@ func (a *app) resolveProxy(f targetFlags, t *mesh.Target, sources map[string]str
 		t.Proxy = mesh.ProxySettings{Direct: true, Source: "--no-proxy"}
 		sources["proxy"] = "--no-proxy"
 	case f.proxy != "":
-		p, err := mesh.ParseProxy(f.proxy, "--proxy")
-		if err != nil {
-			return usageError{err}
-		}
-		if pw, _ := p.URL().User.Password(); pw != "" {
+		if mesh.ProxyCarriesPassword(f.proxy) {
 			return usagef("--proxy carries a password, which a flag would show in ps and shell history: give http://user@host:port and set MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)")
+		}
+		if _, err := mesh.ParseProxy(f.proxy, "--proxy"); err != nil {
+			return usageError{err}
 		}
 		t.Proxy = mesh.ProxySettings{URL: f.proxy, Source: "--proxy"}
 		sources["proxy"] = "--proxy"
