@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -230,7 +228,7 @@ const maxConfigBytes = 16 << 20
 // through getenv and from the files the config names. Every error is a
 // *ConfigError.
 func LoadFile(path string, getenv func(string) string) (*Loaded, error) {
-	data, err := readFile(path, maxConfigBytes)
+	data, err := mesh.ReadSmallFile(path, maxConfigBytes)
 	if err != nil {
 		return nil, &ConfigError{path, err}
 	}
@@ -500,7 +498,7 @@ func (s *SecretRef) read(abs func(string) string, getenv func(string) string) (v
 		return v, "env " + s.Env, nil
 	}
 	path := abs(s.File)
-	b, err := readFile(path, maxSecretFile)
+	b, err := mesh.ReadSmallFile(path, maxSecretFile)
 	if err != nil {
 		return "", "", fmt.Errorf("file %s: %w", path, err)
 	}
@@ -511,28 +509,3 @@ func (s *SecretRef) read(abs func(string) string, getenv func(string) string) (v
 	return v, "file " + path, nil
 }
 
-// readFile reads at most limit bytes of a regular file, saying in plain
-// words what is wrong otherwise (never the content).
-func readFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, errors.New("does not exist")
-	case errors.Is(err, fs.ErrPermission):
-		return nil, errors.New("cannot be read (permission denied)")
-	case err != nil:
-		return nil, errors.New("cannot be opened")
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, errors.New("is a directory, not a file")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, errors.New("cannot be read")
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("is larger than %d KiB", limit>>10)
-	}
-	return b, nil
-}

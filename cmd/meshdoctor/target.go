@@ -1,11 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -217,7 +213,7 @@ func (a *app) secretFrom(name string) (value, from string, err error) {
 	}
 	// The file's name is not echoed: a secret pasted into the _FILE
 	// variable by mistake would otherwise be printed.
-	b, err := readSmallFile(file, maxSecretFile)
+	b, err := mesh.ReadSmallFile(file, maxSecretFile)
 	if err != nil {
 		return "", "", fmt.Errorf("%s_FILE: the file it names %s", name, err)
 	}
@@ -232,31 +228,6 @@ func (a *app) secretFrom(name string) (value, from string, err error) {
 // short, and /dev/zero must not eat the machine's memory.
 const maxSecretFile = 64 << 10
 
-// readSmallFile reads at most limit bytes of a regular file, saying in plain
-// words (to follow "the file it names") what is wrong otherwise.
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, errors.New("does not exist")
-	case errors.Is(err, fs.ErrPermission):
-		return nil, errors.New("cannot be read (permission denied)")
-	case err != nil:
-		return nil, errors.New("cannot be opened")
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, errors.New("is a directory")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, errors.New("cannot be read")
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("is larger than %d KiB: not a secret", limit>>10)
-	}
-	return b, nil
-}
 
 func first(vals ...string) string {
 	for _, v := range vals {
