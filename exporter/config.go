@@ -335,14 +335,8 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 			return nil, fmt.Errorf("profile: %w", err)
 		}
 		t = p
-		for name, set := range map[string]bool{
-			"url": t.URL != "", "mailbox": t.Credentials.Mailbox != "", "password": t.Credentials.Password != "",
-			"shared_key": t.Credentials.SharedKey != "", "keystore": t.Keystore != "", "keystore_password": t.KeystorePassword != "",
-			"ca_bundle": t.CABundle != "", "client_cert": t.CertFile != "", "recipient": t.Recipient != "", "workflow": t.Workflow != "",
-		} {
-			if set {
-				sources[name] = "profile " + tc.Profile
-			}
+		for _, name := range t.SetFields() {
+			sources[name] = "profile " + tc.Profile
 		}
 	}
 	set := func(dst *string, v, name string) {
@@ -508,4 +502,3 @@ func (s *SecretRef) read(abs func(string) string, getenv func(string) string) (v
 	}
 	return v, "file " + path, nil
 }
-

@@ -71,14 +71,8 @@ func (a *app) resolveTargetSources(f targetFlags) (mesh.Target, map[string]strin
 			return t, nil, usageError{err}
 		}
 		t = p
-		for name, set := range map[string]bool{
-			"url": t.URL != "", "mailbox": t.Credentials.Mailbox != "", "password": t.Credentials.Password != "",
-			"shared_key": t.Credentials.SharedKey != "", "keystore": t.Keystore != "", "keystore_password": t.KeystorePassword != "",
-			"ca_bundle": t.CABundle != "", "client_cert": t.CertFile != "", "recipient": t.Recipient != "", "workflow": t.Workflow != "",
-		} {
-			if set {
-				sources[name] = "profile " + profile
-			}
+		for _, name := range t.SetFields() {
+			sources[name] = "profile " + profile
 		}
 	}
 	set := func(dst *string, flag, envName string) {
@@ -227,7 +221,6 @@ func (a *app) secretFrom(name string) (value, from string, err error) {
 // maxSecretFile bounds a secret read from a file: passwords and keys are
 // short, and /dev/zero must not eat the machine's memory.
 const maxSecretFile = 64 << 10
-
 
 func first(vals ...string) string {
 	for _, v := range vals {
