@@ -25,10 +25,16 @@ import (
 // wire is a reverse proxy in front of a sandbox that records every request
 // (method and path) and lets a test act on the n-th one.
 type wire struct {
-	mu     sync.Mutex
-	seen   []string
-	onReq  func(n int, r *http.Request) // called before passing request n on (1-based)
-	server *httptest.Server
+	mu    sync.Mutex
+	seen  []string
+	onReq func(n int, r *http.Request) // called before passing request n on (1-based)
+	// cut, when it says so, passes request n on and then drops the
+	// connection instead of answering: MESH took it, the client never knew.
+	cut func(n int, r *http.Request) bool
+	// headOmits are headers taken out of every HEAD answer, as an
+	// implementation may legitimately give fewer headers on HEAD than on GET.
+	headOmits []string
+	server    *httptest.Server
 }
 
 func newWire(t *testing.T, srv *sandbox.Server, o *Options) *wire {
@@ -42,13 +48,25 @@ func newWire(t *testing.T, srv *sandbox.Server, o *Options) *wire {
 	tr := &http.Transport{TLSClientConfig: srv.ClientTLSConfig()}
 	p.Transport = tr
 	p.ErrorLog = log.New(io.Discard, "", 0)
+	p.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method == http.MethodHead {
+			for _, h := range w.headOmits {
+				resp.Header.Del(h)
+			}
+		}
+		return nil
+	}
 	w.server = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		w.seen = append(w.seen, r.Method+" "+r.URL.Path)
-		n, hook := len(w.seen), w.onReq
+		n, hook, cut := len(w.seen), w.onReq, w.cut
 		w.mu.Unlock()
 		if hook != nil {
 			hook(n, r)
+		}
+		if cut != nil && cut(n, r) {
+			p.ServeHTTP(httptest.NewRecorder(), r)
+			panic(http.ErrAbortHandler)
 		}
 		p.ServeHTTP(rw, r)
 	}))
@@ -304,4 +322,46 @@ func (p progressHook) Write(b []byte) (int, error) {
 		p.fn()
 	}
 	return len(b), nil
+}
+
+// TestCutOffSendIsOwned: MESH took a message but its answer never reached
+// the run (the connection dropped), so the run never learnt the id. The
+// clean-up still finds and acknowledges it, whether HEAD names the sender
+// and local ID or (as an implementation may) leaves them to GET: then the
+// sender's own tracking, which answers only for what it sent, proves it.
+// Another sender's message imitating the run's local ID is never touched.
+func TestCutOffSendIsOwned(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		omits []string
+	}{
+		{"full HEAD", nil},
+		{"HEAD without mex-From", []string{mesh.HeaderFrom}},
+		{"HEAD without mex-From, mex-LocalID, mex-Subject", []string{mesh.HeaderFrom, mesh.HeaderLocalID, mesh.HeaderSubject}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, o := startSandbox(t)
+			o.runID = newRunID(time.Now())
+			o.Focus = []string{"MESH-SEND-001"}
+			foreign := seed(t, srv, "X26ABC2", "X26ABC1", LocalIDPrefix+o.runID+"-basic")
+			w := newWire(t, srv, &o)
+			w.headOmits = tc.omits
+			w.cut = func(_ int, r *http.Request) bool {
+				return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/outbox")
+			}
+			r, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := w.touched(foreign); len(got) > 0 {
+				t.Errorf("another sender's message was touched: %v", got)
+			}
+			if after := inbox(t, srv, "X26ABC1"); !sameIDs(after, []string{foreign}) {
+				t.Errorf("inbox after the run %v, want only the other sender's %s", after, foreign)
+			}
+			if len(r.Cleanup.Leftovers) > 0 || r.Cleanup.Acknowledged != 1 {
+				t.Errorf("clean-up %+v: want the cut-off message acknowledged, nothing left", r.Cleanup)
+			}
+		})
+	}
 }
