@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -162,6 +165,9 @@ func TestLiveByEvidence(t *testing.T) {
 	}{
 		{"certificate issued to a live host", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "mesh-sync.spineservices.nhs.uk, a live MESH host"},
 		{"an IP address the certificate does not name", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "a live MESH host"},
+		// The CLI verifies by hand (mesh.Target.TLSConfig), refusing in its
+		// own VerifyConnection: the evidence must be seen all the same.
+		{"an IP address the certificate does not name, verified as the CLI does", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "a live MESH host"},
 		{"chains to the live root", []string{"mesh.example.test"}, liveTable, false, "NHS's live CA"},
 		{"allowed", []string{"mesh-sync.spineservices.nhs.uk"}, nil, true, ""},
 		{"not live", []string{"mesh.example.test"}, nil, false, ""},
@@ -188,6 +194,16 @@ func TestLiveByEvidence(t *testing.T) {
 			defer ts.Close()
 			_, o := startSandbox(t)
 			o.Target.URL, o.TLS = ts.URL, &tls.Config{RootCAs: h.Pool()}
+			if strings.HasSuffix(tt.name, "as the CLI does") {
+				bundle := filepath.Join(t.TempDir(), "ca.pem")
+				if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.Root.Cert.Raw}), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				o.Target.CABundle = bundle
+				if o.TLS, err = o.Target.TLSConfig(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			o.spineCAs, o.AllowLive = tt.table, tt.allow
 			o.LabelFilter = LabelHandshake
 			r, err := Run(context.Background(), o)

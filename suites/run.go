@@ -334,14 +334,18 @@ func preflight(ctx context.Context, o Options) preflightResult {
 	return r
 }
 
-// chainVerify runs a VerifyConnection hook after the one already set.
-func chainVerify(prev, next func(tls.ConnectionState) error) func(tls.ConnectionState) error {
+// chainVerify runs the evidence hook see, then the VerifyConnection hook
+// already set, whose refusal stands. see comes first: a verification done
+// by hand (mesh.Target.TLSConfig) refuses a live host reached by its IP
+// address in its own hook, and the certificates are evidence all the same.
+func chainVerify(prev, see func(tls.ConnectionState) error) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
+		err := see(cs)
 		if prev != nil {
-			if err := prev(cs); err != nil {
-				return err
+			if perr := prev(cs); perr != nil {
+				return perr
 			}
 		}
-		return next(cs)
+		return err
 	}
 }
