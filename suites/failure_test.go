@@ -169,6 +169,7 @@ func TestLiveByEvidence(t *testing.T) {
 		// own VerifyConnection: the evidence must be seen all the same.
 		{"an IP address the certificate does not name, verified as the CLI does", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "a live MESH host"},
 		{"chains to the live root", []string{"mesh.example.test"}, liveTable, false, "NHS's live CA"},
+		{"chains to the live root, verified as the CLI does", []string{"mesh.example.test"}, liveTable, false, "NHS's live CA"},
 		{"allowed", []string{"mesh-sync.spineservices.nhs.uk"}, nil, true, ""},
 		{"not live", []string{"mesh.example.test"}, nil, false, ""},
 	}

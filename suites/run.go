@@ -297,13 +297,13 @@ func preflight(ctx context.Context, o Options) preflightResult {
 	if err != nil {
 		return preflightResult{err: err}
 	}
-	ev := &liveEvidence{table: o.spineCAs}
 	var tlsCfg *tls.Config
 	if o.TLS != nil {
 		tlsCfg = o.TLS.Clone()
 	} else {
 		tlsCfg = &tls.Config{}
 	}
+	ev := &liveEvidence{table: o.spineCAs, roots: tlsCfg.RootCAs}
 	tlsCfg.VerifyConnection = chainVerify(tlsCfg.VerifyConnection, ev.see)
 	c, err := mesh.NewClient(mesh.Config{BaseURL: base, Credentials: o.Target.Credentials, TLS: tlsCfg,
 		MaxRetries: -1, Timeout: max(o.Timeout, 10*time.Second), ClientVersion: clientVersion(), ProxySettings: &o.Target.Proxy})
