@@ -249,7 +249,11 @@ func (e *env) survey(ctx context.Context) {
 		if k == kindOther {
 			e.others[strings.ToUpper(id)] = true
 			if e.opts.CleanUpEarlierRuns && strings.HasPrefix(m.localID, LocalIDPrefix) {
-				er.Refused = append(er.Refused, fmt.Sprintf("%s (local ID %s): sent by %s, not by %s: never acknowledged", id, m.localID, orNone(m.from), e.mailbox()))
+				sender := fmt.Sprintf("sent by %s, not by %s", m.from, e.mailbox())
+				if m.from == "" {
+					sender = fmt.Sprintf("its sender is not shown (HEAD names none, and %s's tracking does not know it)", e.mailbox())
+				}
+				er.Refused = append(er.Refused, fmt.Sprintf("%s (local ID %s): %s: never acknowledged", id, m.localID, sender))
 			}
 			continue
 		}

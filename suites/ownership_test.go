@@ -176,11 +176,29 @@ func TestSharedMailbox(t *testing.T) {
 // TestCleanUpEarlierRuns: asked to, the run acknowledges the mailbox's own
 // old meshdoctor messages and lists them; it refuses other senders' (even
 // with meshdoctor's local ID) and those of a run that may still be going.
+// HEAD may name the sender and local ID, or leave them to GET (then the
+// run's own tracking tells its messages apart); the verdicts are the same,
+// but for another sender's message whose local ID HEAD hides, which is not
+// even listed as refused: nothing shows it to be meshdoctor's.
 func TestCleanUpEarlierRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name, why string
+		omits     []string
+	}{
+		{"full HEAD", "sent by X26ABC2, not by X26ABC1", nil},
+		{"HEAD without mex-From", "its sender is not shown (HEAD names none, and X26ABC1's tracking does not know it)", []string{mesh.HeaderFrom}},
+		{"HEAD without mex-From and mex-LocalID", "", []string{mesh.HeaderFrom, mesh.HeaderLocalID}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testCleanUpEarlierRuns(t, tc.omits, tc.why) })
+	}
+}
+
+func testCleanUpEarlierRuns(t *testing.T, headOmits []string, why string) {
 	srv, o := startSandbox(t)
 	o.runID = newRunID(time.Now())
 	foreign, oldOwn, youngOwn := sharedInbox(t, srv, o.runID)
 	w := newWire(t, srv, &o)
+	w.headOmits = headOmits
 	o.CleanUpEarlierRuns = true
 	o.LabelFilter = LabelHandshake
 
@@ -193,12 +211,16 @@ func TestCleanUpEarlierRuns(t *testing.T) {
 		t.Fatalf("earlier runs %+v: want exactly %s acknowledged", er, oldOwn)
 	}
 	refused := strings.Join(er.Refused, "\n")
-	for _, id := range append(strings.Split(foreign, ",")[:2], youngOwn) {
+	mustRefuse := []string{youngOwn}
+	if why != "" {
+		mustRefuse = append(mustRefuse, strings.Split(foreign, ",")[:2]...)
+	}
+	for _, id := range mustRefuse {
 		if !strings.Contains(refused, id) {
 			t.Errorf("%s not listed as refused:\n%s", id, refused)
 		}
 	}
-	if !strings.Contains(refused, "sent by X26ABC2") || !strings.Contains(refused, "may still be going") {
+	if !strings.Contains(refused, why) || !strings.Contains(refused, "may still be going") {
 		t.Errorf("refusals do not say why:\n%s", refused)
 	}
 	for _, id := range append(strings.Split(foreign, ","), youngOwn) {
