@@ -279,7 +279,11 @@ func (e *env) ack(ctx context.Context, id string) error {
 // headers: sent by this mailbox, with this run's ID. It returns the last
 // error below HTTP when MESH could not be reached.
 func (e *env) sweep(ctx context.Context) error {
-	ids, err := e.cleaner.ListAll(ctx, mesh.ListOptions{})
+	var ids []string
+	err := e.look(ctx, func(ctx context.Context) (err error) {
+		ids, err = e.cleaner.ListAll(ctx, mesh.ListOptions{})
+		return err
+	})
 	if err != nil {
 		e.cleanup.note("clean-up: list inbox: %v", err)
 		if isConnectionLevel(err) {
@@ -300,7 +304,11 @@ func (e *env) sweep(ctx context.Context) error {
 			e.cleanup.note("clean-up: looked at the first %d messages of a larger inbox only", maxHeads)
 			return nil
 		}
-		m, err := e.head(ctx, id)
+		var m inboxMessage
+		err := e.look(ctx, func(ctx context.Context) (err error) {
+			m, err = e.head(ctx, id)
+			return err
+		})
 		if err != nil {
 			if isConnectionLevel(err) {
 				return err
@@ -313,7 +321,7 @@ func (e *env) sweep(ctx context.Context) error {
 		}
 		e.swept[m.localID] = true
 		e.ledger.add(id)
-		if err := e.cleaner.Acknowledge(ctx, id); err != nil {
+		if err := e.look(ctx, func(ctx context.Context) error { return e.cleaner.Acknowledge(ctx, id) }); err != nil {
 			e.cleanup.note("clean-up: acknowledge %s: %v", id, err)
 			continue
 		}
@@ -397,7 +405,7 @@ func (e *env) finish(interrupted bool) {
 			why = "the clean-up ran out of time"
 		default:
 			why = "not delivered to the inbox before the clean-up gave up"
-			if _, err := e.cleaner.Head(ctx, id); err != nil {
+			if err := e.look(ctx, func(ctx context.Context) error { _, err := e.cleaner.Head(ctx, id); return err }); err != nil {
 				why = oneLine(err.Error())
 			}
 		}
@@ -420,14 +428,32 @@ func (e *env) finish(interrupted bool) {
 // limit: a server gone silent must cost seconds, not the run's timeout per
 // message.
 func (e *env) cleanAck(ctx context.Context, id string) error {
+	return e.bounded(ctx, func(ctx context.Context) error { return e.cleaner.Acknowledge(ctx, id) })
+}
+
+// bounded runs one step of the clean-up under its short limit: a server
+// gone silent must cost seconds, not the clean-up client's own generous
+// timeout per request.
+func (e *env) bounded(ctx context.Context, step func(context.Context) error) error {
 	d := min(max(e.opts.Timeout, 2*time.Second), 15*time.Second)
-	actx, cancel := context.WithTimeout(ctx, d)
+	sctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	err := e.cleaner.Acknowledge(actx, id)
-	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+	err := step(sctx)
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
 		return noAnswerError{d}
 	}
 	return err
+}
+
+// look runs a step of the sweep (a look at the inbox, a message's headers,
+// the acknowledgement of what it found) under the clean-up's short limit
+// once MESH has stopped answering during the run; until then the clean-up
+// client's own generous timeout lets a slow MESH answer.
+func (e *env) look(ctx context.Context, step func(context.Context) error) error {
+	if !e.obs.gone() {
+		return step(ctx)
+	}
+	return e.bounded(ctx, step)
 }
 
 // noAnswerError is a request MESH did not answer in time.

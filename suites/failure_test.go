@@ -277,3 +277,42 @@ func TestCleanupGivesUpOnSilentServer(t *testing.T) {
 		t.Errorf("clean-up %+v", e.cleanup)
 	}
 }
+
+// TestSweepGivesUpOnSilentServer: with everything the run sent already
+// acknowledged, the clean-up still lists the inbox for sends whose answer
+// was lost; once MESH has stopped answering during the run, that look
+// costs seconds too, not the clean-up client's own generous timeout.
+func TestSweepGivesUpOnSilentServer(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer ts.Close()
+	defer close(release)
+	_, o := startSandbox(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	o.Target.URL, o.TLS, o.Timeout = ts.URL, &tls.Config{RootCAs: pool}, time.Second
+	o, err := o.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newEnv(o, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	// The run's last requests got no answer: MESH stopped answering.
+	e.obs.streak = goneAfter
+	start := time.Now()
+	e.finish(false)
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("the clean-up took %s against a silent server", d)
+	}
+	if notes := strings.Join(e.cleanup.Notes, "\n"); !strings.Contains(notes, "list inbox") {
+		t.Errorf("the failed look at the inbox is not noted: %q", notes)
+	}
+}
