@@ -149,6 +149,24 @@ type ledger struct {
 	// incomplete counts the ids marked acknowledged because their upload
 	// never completed (there was nothing to acknowledge).
 	incomplete int
+	// underWay are the ids whose acknowledgement a second interrupt cut
+	// off: MESH may have taken it.
+	underWay map[string]bool
+}
+
+func (l *ledger) markUnderWay(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.underWay == nil {
+		l.underWay = map[string]bool{}
+	}
+	l.underWay[id] = true
+}
+
+func (l *ledger) isUnderWay(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.underWay[id]
 }
 
 func (l *ledger) add(id string) {
@@ -268,8 +286,11 @@ func (e *env) sendStream(ctx context.Context, c *mesh.Client, m mesh.Message, bo
 // ack acknowledges a message as the recipient.
 func (e *env) ack(ctx context.Context, id string) error {
 	err := e.receive.Acknowledge(ctx, id)
-	if err == nil {
+	switch {
+	case err == nil:
 		e.ledger.markAcked(id)
+	case e.hard.Err() != nil && errors.Is(err, context.Canceled):
+		e.ledger.markUnderWay(id)
 	}
 	return err
 }
@@ -358,6 +379,8 @@ func (e *env) finish(interrupted bool) {
 			case err == nil:
 				e.ledger.markAcked(id)
 				failures = 0
+			case e.hard.Err() != nil && errors.Is(err, context.Canceled):
+				e.ledger.markUnderWay(id)
 			case isConnectionLevel(err):
 				if failures++; failures >= unreachableAfter {
 					gone = err
@@ -397,6 +420,8 @@ func (e *env) finish(interrupted bool) {
 	for _, id := range pending {
 		var why string
 		switch {
+		case e.ledger.isUnderWay(id):
+			why = "a second interrupt cut off its acknowledgement while it was under way: MESH may have taken it; if it is still in the inbox, acknowledge it"
 		case e.hard.Err() != nil:
 			why = "the clean-up was stopped by a second interrupt"
 		case gone != nil:

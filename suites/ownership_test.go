@@ -31,6 +31,9 @@ type wire struct {
 	// cut, when it says so, passes request n on and then drops the
 	// connection instead of answering: MESH took it, the client never knew.
 	cut func(n int, r *http.Request) bool
+	// onCut is called once a cut request has been answered by MESH, before
+	// its connection is dropped.
+	onCut func(r *http.Request)
 	// headOmits are headers taken out of every HEAD answer, as an
 	// implementation may legitimately give fewer headers on HEAD than on GET.
 	headOmits []string
@@ -59,13 +62,16 @@ func newWire(t *testing.T, srv *sandbox.Server, o *Options) *wire {
 	w.server = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		w.seen = append(w.seen, r.Method+" "+r.URL.Path)
-		n, hook, cut := len(w.seen), w.onReq, w.cut
+		n, hook, cut, onCut := len(w.seen), w.onReq, w.cut, w.onCut
 		w.mu.Unlock()
 		if hook != nil {
 			hook(n, r)
 		}
 		if cut != nil && cut(n, r) {
 			p.ServeHTTP(httptest.NewRecorder(), r)
+			if onCut != nil {
+				onCut(r)
+			}
 			panic(http.ErrAbortHandler)
 		}
 		p.ServeHTTP(rw, r)
@@ -385,5 +391,41 @@ func TestCutOffSendIsOwned(t *testing.T) {
 				t.Errorf("clean-up %+v: want the cut-off message acknowledged, nothing left", r.Cleanup)
 			}
 		})
+	}
+}
+
+// TestSecondInterruptDuringAck: the second interrupt comes while an
+// acknowledgement of the clean-up is on its way, and MESH takes it. The
+// run cannot know; the report names the message, but as possibly
+// acknowledged already, not as simply left behind.
+func TestSecondInterruptDuringAck(t *testing.T) {
+	srv, o := startSandbox(t)
+	o.Focus = []string{"MESH-SEND-001"}
+	w := newWire(t, srv, &o)
+	soft, cancelSoft := context.WithCancel(context.Background())
+	hard, cancelHard := context.WithCancel(context.Background())
+	defer cancelSoft()
+	defer cancelHard()
+	w.cut = func(_ int, r *http.Request) bool {
+		return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/status/acknowledged")
+	}
+	w.onCut = func(r *http.Request) {
+		cancelSoft()
+		cancelHard()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	r, err := Run(WithHardStop(soft, hard), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := inbox(t, srv, "X26ABC1"); len(ids) != 0 {
+		t.Fatalf("inbox holds %v: the acknowledgement did not reach MESH, nothing to test", ids)
+	}
+	left := strings.Join(r.Cleanup.Leftovers, "\n")
+	if len(r.Cleanup.Leftovers) != 1 || !strings.Contains(left, "under way") || !r.Cleanup.Abandoned {
+		t.Errorf("leftovers %q (abandoned %v): want the message named as possibly acknowledged already", left, r.Cleanup.Abandoned)
 	}
 }
