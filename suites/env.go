@@ -285,11 +285,12 @@ func (e *env) sendStream(ctx context.Context, c *mesh.Client, m mesh.Message, bo
 
 // ack acknowledges a message as the recipient.
 func (e *env) ack(ctx context.Context, id string) error {
+	started := e.hard.Err() == nil
 	err := e.receive.Acknowledge(ctx, id)
 	switch {
 	case err == nil:
 		e.ledger.markAcked(id)
-	case e.hard.Err() != nil && errors.Is(err, context.Canceled):
+	case started && e.cutOff(err):
 		e.ledger.markUnderWay(id)
 	}
 	return err
@@ -374,12 +375,13 @@ func (e *env) finish(interrupted bool) {
 	failures, first := 0, true
 	for gone == nil && ctx.Err() == nil {
 		for _, id := range e.ledger.pending() {
+			started := e.hard.Err() == nil
 			err := e.cleanAck(ctx, id)
 			switch {
 			case err == nil:
 				e.ledger.markAcked(id)
 				failures = 0
-			case e.hard.Err() != nil && errors.Is(err, context.Canceled):
+			case started && e.cutOff(err):
 				e.ledger.markUnderWay(id)
 			case isConnectionLevel(err):
 				if failures++; failures >= unreachableAfter {
@@ -512,6 +514,12 @@ func (e *env) removeHint() string {
 	after := t.Add(earlierRunMinAge(e.opts)).UTC().Format("2006-01-02 15:04 UTC")
 	return fmt.Sprintf("acknowledge each id as %s (PUT %s/{id}/status/acknowledged), or run 'meshdoctor conform --clean-up-earlier-runs' against the same mailbox after %s (run %s)",
 		e.recipient(), mailboxPath(e.recipient())+"/inbox", after, e.runID)
+}
+
+// cutOff says a request that started before the second interrupt failed
+// because of it: it was under way, and MESH may have acted on it.
+func (e *env) cutOff(err error) bool {
+	return e.hard.Err() != nil && errors.Is(err, context.Canceled)
 }
 
 // ackQuietly acknowledges a message on the way out of a flow, bounded so
