@@ -128,7 +128,12 @@ func (e *env) trackOwner(ctx context.Context, m *inboxMessage) error {
 		m.from != "" && !strings.EqualFold(m.from, e.mailbox()) {
 		return nil
 	}
-	t, err := e.sender.Track(ctx, m.id)
+	// Version 1 first: its answer names the sender, one more thing to
+	// agree; version 2 where MESH no longer answers version 1.
+	t, err := e.senderV1.Track(ctx, m.id)
+	if _, isAPI := mesh.AsAPIError(err); isAPI {
+		t, err = e.sender.Track(ctx, m.id)
+	}
 	switch {
 	case err != nil:
 		if isConnectionLevel(err) {

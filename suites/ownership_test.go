@@ -1,9 +1,11 @@
 package suites
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -13,6 +15,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +40,9 @@ type wire struct {
 	// headOmits are headers taken out of every HEAD answer, as an
 	// implementation may legitimately give fewer headers on HEAD than on GET.
 	headOmits []string
-	server    *httptest.Server
+	// trackSender, when set, replaces the sender a tracking answer names.
+	trackSender string
+	server      *httptest.Server
 }
 
 func newWire(t *testing.T, srv *sandbox.Server, o *Options) *wire {
@@ -56,6 +61,23 @@ func newWire(t *testing.T, srv *sandbox.Server, o *Options) *wire {
 			for _, h := range w.headOmits {
 				resp.Header.Del(h)
 			}
+		}
+		if w.trackSender != "" && strings.Contains(resp.Request.URL.Path, "/outbox/tracking") && resp.StatusCode == http.StatusOK {
+			var body map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if _, ok := body["sender"]; ok {
+				body["sender"] = w.trackSender
+			}
+			b, err := json.Marshal(body)
+			if err != nil {
+				return err
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			resp.ContentLength = int64(len(b))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 		}
 		return nil
 	}
@@ -362,10 +384,14 @@ func TestCutOffSendIsOwned(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		omits []string
+		// trackSender: the tracking answer names another sender, so the
+		// message cannot be shown to be the run's: left, and named.
+		trackSender string
 	}{
-		{"full HEAD", nil},
-		{"HEAD without mex-From", []string{mesh.HeaderFrom}},
-		{"HEAD without mex-From, mex-LocalID, mex-Subject", []string{mesh.HeaderFrom, mesh.HeaderLocalID, mesh.HeaderSubject}},
+		{"full HEAD", nil, ""},
+		{"HEAD without mex-From", []string{mesh.HeaderFrom}, ""},
+		{"HEAD without mex-From, mex-LocalID, mex-Subject", []string{mesh.HeaderFrom, mesh.HeaderLocalID, mesh.HeaderSubject}, ""},
+		{"HEAD without mex-From, tracking naming another sender", []string{mesh.HeaderFrom}, "X26ABC9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, o := startSandbox(t)
@@ -373,7 +399,7 @@ func TestCutOffSendIsOwned(t *testing.T) {
 			o.Focus = []string{"MESH-SEND-001"}
 			foreign := seed(t, srv, "X26ABC2", "X26ABC1", LocalIDPrefix+o.runID+"-basic")
 			w := newWire(t, srv, &o)
-			w.headOmits = tc.omits
+			w.headOmits, w.trackSender = tc.omits, tc.trackSender
 			w.cut = func(_ int, r *http.Request) bool {
 				return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/outbox")
 			}
@@ -384,7 +410,14 @@ func TestCutOffSendIsOwned(t *testing.T) {
 			if got := w.touched(foreign); len(got) > 0 {
 				t.Errorf("another sender's message was touched: %v", got)
 			}
-			if after := inbox(t, srv, "X26ABC1"); !sameIDs(after, []string{foreign}) {
+			after := inbox(t, srv, "X26ABC1")
+			if tc.trackSender != "" {
+				if len(after) != 2 || r.Cleanup.Acknowledged != 0 || len(r.Cleanup.Leftovers) != 1 || !strings.Contains(r.Cleanup.Leftovers[0], "cut off") {
+					t.Errorf("inbox %v, clean-up %+v: want the unproven message left and named", after, r.Cleanup)
+				}
+				return
+			}
+			if !sameIDs(after, []string{foreign}) {
 				t.Errorf("inbox after the run %v, want only the other sender's %s", after, foreign)
 			}
 			if len(r.Cleanup.Leftovers) > 0 || r.Cleanup.Acknowledged != 1 {
