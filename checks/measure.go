@@ -2,8 +2,11 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/mesh"
 )
 
 // Measurements are the numbers a run observed, for monitoring (the
@@ -25,6 +28,10 @@ type Measurements struct {
 	InboxMessages int
 	InboxKnown    bool
 	InboxOldest   time.Time
+	// ProxyLoginRefused: the proxy refused the credentials given. A
+	// monitor must not ask again at once: each refusal counts toward
+	// locking the (Windows) account.
+	ProxyLoginRefused bool
 }
 
 // CertExpiry is the part of a certificate a monitor watches.
@@ -64,6 +71,10 @@ func (f *Facts) Measurements() Measurements {
 	}
 	if c, ok := peek[inboxCount](f, "inbox"); ok {
 		m.InboxMessages, m.InboxOldest, m.InboxKnown = c.messages, c.oldest, true
+	}
+	if t, ok := peek[*TCPFacts](f, "tcp"); ok && t != nil {
+		var te *mesh.TunnelError
+		m.ProxyLoginRefused = errors.As(t.ProxyErr, &te) && te.Kind == mesh.TunnelAuthRefused
 	}
 	return m
 }

@@ -79,8 +79,7 @@ func TestCorporateNetworks(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadPort := ln.Addr().String()
 	ln.Close()
-	dead := target
-	dead.Proxy = mesh.ProxySettings{URL: "http://" + deadPort}
+	dead := withProxy(target, "http://"+deadPort)
 
 	for _, tt := range []struct {
 		name     string
@@ -94,7 +93,16 @@ func TestCorporateNetworks(t *testing.T) {
 		{name: "Basic proxy, right credentials", target: via(basic, "alice", basic.Password),
 			passes: connectionChecks, evidence: map[string]string{"authenticated with": "Basic as alice", "proxy offers": "Basic"}},
 		{name: "Basic proxy, credentials refused", target: via(basic, "alice", "wrong/#pw"),
-			fails: "tcp.connect", words: []string{"the proxy refused the credentials for user alice", "407", "MESH_PROXY_PASSWORD"}},
+			fails: "tcp.connect", words: []string{"the proxy refused the credentials for user alice", "407", "MESH_PROXY_PASSWORD"},
+			evidence: map[string]string{"credentials tried": "Basic as alice", "authenticated with": ""}},
+		{name: "Basic proxy refusing credentials with 401 (tinyproxy)", target: via(proxytest.Config{Schemes: []string{"Basic"}, User: "alice", Password: "right", RefuseBasicWith: 401}, "alice", "wrong/#pw"),
+			fails: "tcp.connect", words: []string{"the proxy refused the credentials for user alice", "401"}},
+		{name: "Basic proxy, a password but no user", target: via(basic, "", basic.Password),
+			fails: "tcp.connect", words: []string{"a proxy password is set, but no user name", "MESH_PROXY_USER", "proxy_user"}},
+		{name: "Basic proxy, a user but no password", target: via(basic, "alice", ""),
+			fails: "tcp.connect", words: []string{"the user alice is given, but no password", "MESH_PROXY_PASSWORD", "secrets.proxy_password"}},
+		{name: "NTLM proxy, a user but no password", target: via(ntlm, `TRUST\alice`, ""),
+			fails: "tcp.connect", words: []string{`the user TRUST\alice is given, but no password`, "MESH_PROXY_PASSWORD"}},
 		{name: "Basic proxy, no credentials", target: via(basic, "", ""),
 			fails: "tcp.connect", words: []string{"wants authentication", "Basic", "MESH_PROXY_USER"}},
 		{name: "NTLM proxy, no credentials", target: via(ntlm, "", ""),
@@ -111,6 +119,17 @@ func TestCorporateNetworks(t *testing.T) {
 			fails: "tcp.connect", words: []string{"Kerberos", "exempt"}},
 		{name: "policy refuses", target: via(proxytest.Config{Status: 403, Body: "<html><title>Blocked by policy</title></html>"}, "", ""),
 			fails: "tcp.connect", words: []string{"403", "policy"}, evidence: map[string]string{"proxy page": "Blocked by policy"}},
+		{name: "proxy cannot forward (Squid's 500)", target: via(proxytest.Config{Status: 500, Header: "X-Squid-Error: ERR_CANNOT_FORWARD 0\r\n", Server: "squid/5.7"}, "", ""),
+			fails: "tcp.connect", words: []string{"500", "could not reach", "allow the proxy out"}, evidence: map[string]string{"proxy error": "ERR_CANNOT_FORWARD"}},
+		{name: "proxy cannot resolve MESH", target: via(proxytest.Config{Status: 503, Header: "X-Squid-Error: ERR_DNS_FAIL 0\r\n", Server: "squid/5.7"}, "", ""),
+			fails: "tcp.connect", words: []string{"503", "cannot resolve", "DNS"}, evidence: map[string]string{"proxy error": "ERR_DNS_FAIL"}},
+		{name: "not a proxy at the proxy's address", target: withProxy(target, "http://"+proxytest.Serve(t, func(c net.Conn) { c.Read(make([]byte, 512)); c.Close() })),
+			fails: "tcp.connect", words: []string{"did not answer CONNECT as an HTTP proxy does", "names an HTTP proxy"}},
+		{name: "https:// proxy whose certificate this machine does not trust", target: withProxy(target, "https://"+strings.Replace(proxytest.Serve(t, func(c net.Conn) {
+			tls.Server(c, &tls.Config{Certificates: []tls.Certificate{ownKP.TLSCertificate(own.SubCA.Cert)}}).Handshake()
+			c.Close()
+		}), "127.0.0.1", "localhost", 1)),
+			fails: "tcp.connect", words: []string{"does not trust the certificate of the proxy", "Test Server", "SSL_CERT_FILE"}},
 		{name: "https:// given for a plain proxy", target: tlsToPlain,
 			fails: "tcp.connect", words: []string{"speaks plain HTTP", "https://", "Use http://"}},
 		{name: "nothing listens at the proxy's port", target: dead,
@@ -130,7 +149,8 @@ func TestCorporateNetworks(t *testing.T) {
 			fails: "tls.server", words: []string{"stalled", "the server's certificate came", "network team"},
 			evidence: map[string]string{"stalled at": "after we sent our client certificate"}},
 		{name: "proxy never answers CONNECT", target: via(proxytest.Config{Silent: true}, "", ""), timeout: time.Second,
-			fails: "tcp.connect", words: []string{"did not answer CONNECT", "allow the proxy out"}},
+			fails: "tcp.connect", words: []string{"did not answer CONNECT", "allow the proxy out"},
+			evidence: map[string]string{"attempts": "connected; no answer to CONNECT after"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tg := tt.target
@@ -159,7 +179,14 @@ func TestCorporateNetworks(t *testing.T) {
 			}
 			for k, want := range tt.evidence {
 				id := firstNonEmpty(tt.fails, "tcp.connect")
-				if got, _ := res[id].Evidence.Get(k); !strings.Contains(got, want) {
+				got, ok := res[id].Evidence.Get(k)
+				if want == "" { // the evidence must not be there
+					if ok {
+						t.Errorf("%s evidence %q = %q, want none", id, k, got)
+					}
+					continue
+				}
+				if !strings.Contains(got, want) {
 					t.Errorf("%s evidence %q = %q, want %q", id, k, got, want)
 				}
 			}
@@ -306,4 +333,9 @@ func TestUnknownNHSNamedCAOnMESHHostWarns(t *testing.T) {
 	target := mesh.Target{URL: "https://" + host + ":" + port, CABundle: bundle, Proxy: mesh.ProxySettings{Direct: true}}
 	res := runAt(t, target, Options{Resolver: answerDNS(t, host)}, "tls.server")
 	expect(t, res, "tls.server", Warn, "not an NHS Spine CA meshdoctor knows", "SSL inspection", "exempt")
+}
+
+func withProxy(t mesh.Target, url string) mesh.Target {
+	t.Proxy = mesh.ProxySettings{URL: url}
+	return t
 }

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -30,6 +31,12 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 			attempts = append(attempts, fmt.Sprintf("%s not waited for", d.Addr))
 		} else if d.Err != nil {
 			attempts = append(attempts, fmt.Sprintf("%s %s", d.Addr, classifyNet(d.Err)))
+		} else if t.Proxy != nil && t.Answer.Status == "" && t.ProxyErr != nil && classifyNet(t.ProxyErr) == failTimeout {
+			// Took is the whole tunnel: the proxy took the connection,
+			// then never answered CONNECT.
+			attempts = append(attempts, fmt.Sprintf("%s connected; no answer to CONNECT after %s", d.Addr, d.Took.Round(1e5)))
+		} else if t.Proxy != nil && t.Answer.Status != "" {
+			attempts = append(attempts, fmt.Sprintf("%s connected; CONNECT answered in %s", d.Addr, d.Took.Round(1e5)))
 		} else {
 			attempts = append(attempts, fmt.Sprintf("%s connected in %s", d.Addr, d.Took.Round(1e5)))
 		}
@@ -47,11 +54,18 @@ func judgeTCP(ctx context.Context, f *Facts) Verdict {
 			if len(t.Answer.Schemes) > 0 {
 				v = v.With("proxy offers", strings.Join(t.Answer.Schemes, ", "))
 			}
-			if t.Answer.Auth != "" {
+			var te *mesh.TunnelError
+			if refused := errors.As(t.ProxyErr, &te) && te.Kind == mesh.TunnelAuthRefused; t.Answer.Auth != "" && refused {
+				// Refused: "authenticated" would say the opposite.
+				v = v.With("credentials tried", t.Answer.Auth+" as "+t.Proxy.User)
+			} else if t.Answer.Auth != "" {
 				v = v.With("authenticated with", t.Answer.Auth+" as "+t.Proxy.User)
 			}
 			if p := firstNonEmpty(t.Answer.Server, t.Answer.Via); p != "" {
 				v = v.With("proxy software", p)
+			}
+			if t.Answer.ProxyError != "" {
+				v = v.With("proxy error", t.Answer.ProxyError)
 			}
 		}
 		return v
@@ -142,7 +156,7 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 	p, target, from := t.Proxy.String(), ep.HostPort(), t.Route.Why
 	offers := strings.Join(te.Answer.Schemes, ", ")
 	windowsOnly := len(te.Answer.Schemes) > 0 && !offered(te.Answer.Schemes, "Basic")
-	creds := "set MESH_PROXY_USER (DOMAIN\\user for Windows sign-in) and MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)"
+	creds := "set MESH_PROXY_USER (DOMAIN\\user for Windows sign-in) and MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE); for the exporter, the target's proxy_user and secrets.proxy_password"
 	switch te.Kind {
 	case mesh.TunnelUnreachable:
 		var dns *net.DNSError
@@ -158,9 +172,28 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 			return Failf("the proxy %s speaks plain HTTP, but %s gives it as https://", t.Proxy.Addr(), from).
 				Fix("Use http:// for this proxy in %s (http://%s): the scheme is how to talk to the proxy, not what it carries; HTTPS to MESH still goes end to end through its CONNECT tunnel.", from, t.Proxy.Addr())
 		}
+		var verr *tls.CertificateVerificationError
+		if errors.As(te.Err, &verr) {
+			issuer := "?"
+			if len(verr.UnverifiedCertificates) > 0 {
+				issuer = verr.UnverifiedCertificates[0].Issuer.String()
+			}
+			// It speaks TLS: telling the user to check that would mislead.
+			return Failf("this machine does not trust the certificate of the proxy %s (issued by %q): %v", t.Proxy.Addr(), issuer, verr.Err).
+				Fix("The proxy speaks TLS (%s gives it as https://), but its certificate is not trusted here: add the proxy's CA to this machine's trust store (or point SSL_CERT_FILE at a PEM file that holds it) and name the proxy as its certificate does; or use http:// if the proxy also takes plain connections, as most do. This is TLS to the proxy only: MESH's own certificate is checked end to end inside the tunnel.", from)
+		}
 		return Failf("TLS to the proxy %s failed: %v", t.Proxy.Addr(), te.Err).
 			Fix("The proxy is given as https:// (%s): check it really speaks TLS on that port, or use http:// as most proxies expect.", from)
 	case mesh.TunnelAuthRequired:
+		if t.Proxy.User == "" && t.Proxy.HasPassword() {
+			return Failf("the proxy %s wants authentication (%s), offering %s; a proxy password is set, but no user name to go with it", p, te.Answer.Status, firstNonEmpty(offers, "no scheme")).
+				With("password from", firstNonEmpty(f.Source("proxy_password"), "the proxy URL")).
+				Fix("Give the proxy user name too: MESH_PROXY_USER (DOMAIN\\user for Windows sign-in), or user@ in the proxy URL; for the exporter, the target's proxy_user.")
+		}
+		if t.Proxy.User != "" && !t.Proxy.HasPassword() && (len(te.Answer.Schemes) == 0 || offered(te.Answer.Schemes, "Basic") || offered(te.Answer.Schemes, "NTLM")) {
+			return Failf("the proxy %s wants authentication (%s), offering %s; the user %s is given, but no password", p, te.Answer.Status, firstNonEmpty(offers, "no scheme"), t.Proxy.User).
+				Fix("Give the proxy password: MESH_PROXY_PASSWORD or MESH_PROXY_PASSWORD_FILE (never a flag); for the exporter, the target's secrets.proxy_password. Or ask your network team to allow %s without authentication.", target)
+		}
 		v := Failf("the proxy %s wants authentication (%s), offering %s; no credentials were given", p, te.Answer.Status, firstNonEmpty(offers, "no scheme"))
 		if windowsOnly && !offered(te.Answer.Schemes, "NTLM") {
 			return v.Fix("The proxy offers only Windows sign-in by Kerberos (Negotiate), which meshdoctor and MESH clients cannot answer. Ask your network team to exempt %s from proxy authentication (an allow-listed route for the MESH host), or to offer NTLM or Basic for it.", target)
@@ -178,7 +211,7 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 			domain = fmt.Sprintf(" For Windows sign-in the user usually needs its domain (DOMAIN\\%s).", t.Proxy.User)
 		}
 		return Failf("the proxy refused the credentials for user %s (%s authentication: %s)", t.Proxy.User, te.Answer.Auth, te.Answer.Status).
-			With("credentials from", firstNonEmpty(f.Source("proxy_password"), "MESH_PROXY_PASSWORD or the proxy URL")).
+			With("credentials from", firstNonEmpty(f.Source("proxy_password"), "the user information of "+from)).
 			Fix("Check the proxy user and password (MESH_PROXY_USER and MESH_PROXY_PASSWORD, or the user information of %s).%s A locked or expired account is refused the same way. Or ask your network team to exempt %s from proxy authentication.",
 				from, domain, target)
 	case mesh.TunnelRefused:
@@ -189,7 +222,10 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		switch code := te.Answer.Code; {
 		case code == 403:
 			return v.Fix("The proxy's policy blocks %s: ask your network team to allow HTTPS (CONNECT) to it, and to exempt it from SSL inspection (MESH needs mutual TLS end to end).", target)
-		case code == 502 || code == 503 || code == 504:
+		case te.Answer.ProxyError == "ERR_DNS_FAIL":
+			return v.Fix("The proxy cannot resolve %s (its own DNS): ask your network team to make MESH's name resolvable from the proxy (for the HSCN route, the HSCN DNS), and to allow the proxy out to TCP %s on it.", ep.Host, ep.Port)
+		case code >= 500:
+			// 500 too: Squid's ERR_CANNOT_FORWARD, a proxy with no way on.
 			return v.Fix("The proxy could not reach %s itself (its DNS or its own firewall): ask your network team to allow the proxy out to TCP %s on %s.", target, ep.Port, ep.Host)
 		}
 		return v.Fix("Ask your network team why the proxy refuses CONNECT to %s; or set NO_PROXY=%s (or --no-proxy) if MESH is reachable directly.", target, ep.Host)
@@ -198,8 +234,8 @@ func proxyFailure(f *Facts, t *TCPFacts, ep Endpoint) Verdict {
 		return Failf("the proxy %s took the connection but did not answer CONNECT to %s in time", p, target).With("error", te.Err).
 			Fix("The proxy is probably trying to reach %s itself and its own way out is dropped (a firewall upstream of the proxy). Ask your network team to allow the proxy out to TCP %s on %s.", target, ep.Port, ep.Host)
 	}
-	return Failf("through the proxy %s: %v", p, te).
-		Fix("The proxy's answer to CONNECT could not be read: check %s names an HTTP proxy.", from)
+	return Failf("the proxy %s did not answer CONNECT as an HTTP proxy does: %v", p, te.Err).
+		Fix("Check %s names an HTTP proxy (its host and port): what answers there is not one, or it closed the connection.", from)
 }
 
 func offered(schemes []string, s string) bool {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -231,7 +229,7 @@ const maxConfigBytes = 16 << 20
 // through getenv and from the files the config names. Every error is a
 // *ConfigError.
 func LoadFile(path string, getenv func(string) string) (*Loaded, error) {
-	data, err := readFile(path, maxConfigBytes)
+	data, err := mesh.ReadSmallFile(path, maxConfigBytes)
 	if err != nil {
 		return nil, &ConfigError{path, err}
 	}
@@ -338,14 +336,8 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 			return nil, fmt.Errorf("profile: %w", err)
 		}
 		t = p
-		for name, set := range map[string]bool{
-			"url": t.URL != "", "mailbox": t.Credentials.Mailbox != "", "password": t.Credentials.Password != "",
-			"shared_key": t.Credentials.SharedKey != "", "keystore": t.Keystore != "", "keystore_password": t.KeystorePassword != "",
-			"ca_bundle": t.CABundle != "", "client_cert": t.CertFile != "", "recipient": t.Recipient != "", "workflow": t.Workflow != "",
-		} {
-			if set {
-				sources[name] = "profile " + tc.Profile
-			}
+		for _, name := range t.SetFields() {
+			sources[name] = "profile " + tc.Profile
 		}
 	}
 	set := func(dst *string, v, name string) {
@@ -384,12 +376,11 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	case "none", "direct":
 		t.Proxy, sources["proxy"] = mesh.ProxySettings{Direct: true, Source: "exporter config"}, "exporter config"
 	default:
-		px, err := mesh.ParseProxy(p, "proxy")
-		if err != nil {
-			return nil, err
-		}
-		if pw, _ := px.URL().User.Password(); pw != "" {
+		if mesh.ProxyCarriesPassword(p) {
 			return nil, errors.New("proxy: carries a password: give it as secrets.proxy_password ({env: NAME} or {file: PATH})")
+		}
+		if _, err := mesh.ParseProxy(p, "proxy"); err != nil {
+			return nil, err
 		}
 		t.Proxy, sources["proxy"] = mesh.ProxySettings{URL: p, Source: "exporter config"}, "exporter config"
 	}
@@ -464,6 +455,10 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	}
 	if t.URL != "" && t.Environment == "" {
 		out.Labels["environment"] = "custom"
+	} else if t.URL == "" && t.Route == "" {
+		// The route taken when none is given: a dashboard filtering on
+		// route="internet" must find these targets too.
+		out.Labels["route"] = string(mesh.Internet)
 	}
 	keys := make([]string, 0, len(tc.Labels))
 	for k := range tc.Labels {
@@ -473,6 +468,12 @@ func resolveTarget(tc TargetConfig, dir string, getenv func(string) string) (*Ta
 	for _, k := range keys {
 		if !labelName.MatchString(k) || strings.HasPrefix(k, "__") {
 			return nil, fmt.Errorf("labels: %q is not a label name Prometheus takes (letters, digits, '_'; not starting with __)", k)
+		}
+		if k == "job" || k == "instance" {
+			// Given by /sd they would replace the scrape's own: the job
+			// the shipped rules select (job=~"meshdoctor.*"), the instance
+			// that is the target's name.
+			return nil, fmt.Errorf("labels: %q is refused: Prometheus sets %s (the job from the scrape config, the instance from the target's name)", k, k)
 		}
 		out.Labels[k] = tc.Labels[k]
 	}
@@ -492,7 +493,7 @@ func (s *SecretRef) read(abs func(string) string, getenv func(string) string) (v
 		return v, "env " + s.Env, nil
 	}
 	path := abs(s.File)
-	b, err := readFile(path, maxSecretFile)
+	b, err := mesh.ReadSmallFile(path, maxSecretFile)
 	if err != nil {
 		return "", "", fmt.Errorf("file %s: %w", path, err)
 	}
@@ -504,30 +505,4 @@ func (s *SecretRef) read(abs func(string) string, getenv func(string) string) (v
 		return "", "", fmt.Errorf("file %s is empty", path)
 	}
 	return v, "file " + path, nil
-}
-
-// readFile reads at most limit bytes of a regular file, saying in plain
-// words what is wrong otherwise (never the content).
-func readFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, errors.New("does not exist")
-	case errors.Is(err, fs.ErrPermission):
-		return nil, errors.New("cannot be read (permission denied)")
-	case err != nil:
-		return nil, errors.New("cannot be opened")
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, errors.New("is a directory, not a file")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, errors.New("cannot be read")
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("is larger than %d KiB", limit>>10)
-	}
-	return b, nil
 }

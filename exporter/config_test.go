@@ -28,12 +28,15 @@ func TestConfigRefusals(t *testing.T) {
 		{"duplicate name", good + w.targetYAML("mb1", "X26ABC2", ""), "used twice"},
 		{"bad name", strings.Replace(good, "name: mb1", "name: 'a b'", 1), "name \"a b\""},
 		{"bad label", good + "    labels: {__address__: x}\n", "not a label name"},
+		{"job label", good + "    labels: {job: x}\n", "Prometheus sets job"},
+		{"instance label", good + "    labels: {instance: x}\n", "Prometheus sets instance"},
 		{"live roundtrip", "  - name: live\n    env: live\n    mailbox: X26ABC1\n    workflow: W\n    modules: [roundtrip]\n    secrets: {mailbox_password: {env: MB_PASSWORD}, shared_key: {env: MB_SHARED_KEY}}\n", "allow_live: true"},
 		{"roundtrip without workflow", strings.Replace(good, "    workflow: TEST_WORKFLOW2\n", "", 1) + "    modules: [roundtrip]\n", "needs a workflow"},
 		{"bad env", strings.Replace(good, "    url: ", "    env: staging\n    url: ", 1), "env:"},
 		{"bad duration", good + "modules:\n  roundtrip: {min_interval: often}\n", `"often" is not a duration`},
 		{"proxy password inline", good + "    proxy: http://alice:" + testPassword + "@proxy:3128\n", "secrets.proxy_password"},
-		{"proxy that does not parse", good + "    proxy: http://alice:pa/" + testPassword + "@proxy:3128\n", "percent-encode"},
+		{"proxy password inline that does not parse", good + "    proxy: http://alice:pa/" + testPassword + "@proxy:3128\n", "secrets.proxy_password"},
+		{"proxy that does not parse", good + "    proxy: http://proxy:31x28\n", "percent-encode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadFile(w.writeConfig(t, "targets:\n"+tc.config), w.getenv)
@@ -215,4 +218,23 @@ func post(t *testing.T, s *served, path string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, readAll(resp)
+}
+
+// TestRouteLabel: a target on a named environment is labelled with the
+// route it takes, internet when the config does not say.
+func TestRouteLabel(t *testing.T) {
+	w := newWorld(t)
+	target := func(name, extra string) string {
+		return "  - name: " + name + "\n    env: int\n" + extra + "    mailbox: X26ABC1\n    keystore: " + w.files.ClientKeystore +
+			"\n    secrets: {mailbox_password: {env: MB_PASSWORD}, shared_key: {env: MB_SHARED_KEY}}\n"
+	}
+	l, err := LoadFile(w.writeConfig(t, "targets:\n"+target("i", "")+target("h", "    route: hscn\n")), w.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"i": "internet", "h": "hscn"} {
+		if tg, _ := l.Target(name); tg.Labels["route"] != want {
+			t.Errorf("target %s: route label %q, want %q", name, tg.Labels["route"], want)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/sandbox"
 )
@@ -259,6 +260,8 @@ func TestBadProbeRequests(t *testing.T) {
 		{"/probe?target=mb2", "", []string{"does not allow module check", "identity"}},
 		{"/probe?target=mb1&debug=maybe", "", []string{"debug"}},
 		{"/probe?target=mb1", "soon", []string{"X-Prometheus-Scrape-Timeout-Seconds"}},
+		{"/probe?target=mb1", "NaN", []string{"X-Prometheus-Scrape-Timeout-Seconds"}},
+		{"/probe?target=mb1", "+Inf", []string{"X-Prometheus-Scrape-Timeout-Seconds"}},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, s.srv.URL+tc.path, nil)
 		if tc.header != "" {
@@ -415,5 +418,37 @@ func TestRoundTripOutlivesTheScrape(t *testing.T) {
 	}
 	if age, _ := value(fams, "meshdoctor_roundtrip_result_age_seconds"); age < 0.15 {
 		t.Errorf("served result's age %v", age)
+	}
+}
+
+// TestRefusedProxyLoginIsNotRepeated: a proxy that refuses the target's
+// credentials is not asked again on every scrape (each refusal counts
+// toward locking a Windows account): the refusal is served until the
+// config is reloaded.
+func TestRefusedProxyLoginIsNotRepeated(t *testing.T) {
+	w := newWorld(t)
+	px := proxytest.Start(t, proxytest.Config{Schemes: []string{"Basic"}, User: "alice", Password: "right-pw"})
+	w.env["PROXY_PW"] = "wrong-pw"
+	target := strings.Replace(w.targetYAML("mb1", "X26ABC1", "    proxy: http://"+px.Addr+"\n    proxy_user: alice\n"),
+		"    secrets:\n", "    secrets:\n      proxy_password: {env: PROXY_PW}\n", 1)
+	s := w.serve(t, "targets:\n"+target, 4)
+	for i := 0; i < 3; i++ {
+		if _, body := s.get(t, "/probe?target=mb1", 5); !strings.Contains(body, "probe_success 0") {
+			t.Fatalf("scrape %d through a proxy refusing the login:\n%s", i, body)
+		}
+	}
+	if n := px.Refused.Load(); n != 1 {
+		t.Errorf("the proxy refused %d logins over 3 scrapes, want 1", n)
+	}
+	if _, body := s.get(t, "/probe?target=mb1&debug=true", 5); !strings.Contains(body, "not tried again") || !strings.Contains(body, "refused the credentials") {
+		t.Errorf("debug does not say why the proxy is not asked again:\n%s", body)
+	}
+	// A reload (the password put right) probes at once.
+	w.env["PROXY_PW"] = "right-pw"
+	if err := s.exp.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := s.get(t, "/probe?target=mb1", 5); !strings.Contains(body, "probe_success 1") {
+		t.Errorf("after the reload with the right password:\n%s", body)
 	}
 }

@@ -42,6 +42,16 @@ type engine struct {
 	roundtrips map[string]*Result
 	// last are the last results, for the index page.
 	last map[probeKey]*Result
+	// held are check probes whose proxy refused the login, served again
+	// instead of asking the proxy once a scrape (see holdRefusedLogin).
+	held map[probeKey]heldResult
+}
+
+// heldResult is a result held for the target as loaded: a reload (with
+// new credentials) makes new targets, which are probed at once.
+type heldResult struct {
+	target *Target
+	res    *Result
 }
 
 type probeKey struct{ target, module string }
@@ -55,6 +65,7 @@ func newEngine(getenv func(string) string, maxConcurrent int, m *ownMetrics) *en
 	return &engine{
 		getenv: getenv, limit: make(chan struct{}, maxConcurrent), now: time.Now, metrics: m,
 		inflight: map[probeKey]*call{}, roundtrips: map[string]*Result{}, last: map[probeKey]*Result{},
+		held: map[probeKey]heldResult{},
 	}
 }
 
@@ -74,6 +85,11 @@ func (e *engine) probe(ctx context.Context, cfg *Loaded, t *Target, module strin
 			e.metrics.cacheHits.WithLabelValues(module).Inc()
 			return last, true
 		}
+	}
+	if h, ok := e.held[key]; ok && h.target == t && e.now().Sub(h.res.Finished) < time.Duration(cfg.RoundTrip.MinInterval) {
+		e.mu.Unlock()
+		e.metrics.cacheHits.WithLabelValues(module).Inc()
+		return h.res, true
 	}
 	c, joined := e.inflight[key]
 	if !joined {
@@ -134,6 +150,15 @@ func (e *engine) run(c *call, key probeKey, cfg *Loaded, t *Target, budget time.
 	e.mu.Lock()
 	delete(e.inflight, key)
 	e.last[key] = res
+	delete(e.held, key)
+	if res.Measurements.ProxyLoginRefused {
+		// A scrape a minute would be a refused login a minute, and a
+		// Windows account locks after a handful: the refusal is served
+		// until the config is reloaded (with the right password) or the
+		// round trip's min_interval has passed.
+		res.Reason += fmt.Sprintf(" (not tried again for %s, or until the config is reloaded: each refused login counts toward locking the account)", time.Duration(cfg.RoundTrip.MinInterval))
+		e.held[key] = heldResult{t, res}
+	}
 	if key.module == ModuleRoundTrip {
 		// Failures are kept too: a failing target is not to be hammered.
 		e.roundtrips[t.Name] = res

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -129,7 +130,7 @@ func (e *Exporter) budget(r *http.Request, module time.Duration) (time.Duration,
 	b := module
 	if h := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"); h != "" {
 		secs, err := strconv.ParseFloat(h, 64)
-		if err != nil || secs <= 0 {
+		if err != nil || !(secs > 0) || math.IsInf(secs, 0) { // NaN too
 			return 0, fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %q: want a positive number of seconds", h)
 		}
 		scrape := time.Duration(secs*float64(time.Second)) - e.opts.TimeoutOffset

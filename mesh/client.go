@@ -466,8 +466,23 @@ func (c *Client) transportError(r *request, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	var te *TunnelError
+	if errors.As(err, &te) {
+		// Say what the proxy did, not Go's "proxyconnect tcp:"; the chain
+		// (which the retry reads) is kept.
+		err = tunnelFailure{err, te}
+	}
 	return fmt.Errorf("%s %s: %w", r.method, r.path, err)
 }
+
+// tunnelFailure is a dial error through a proxy, worded as the proxy's.
+type tunnelFailure struct {
+	err error
+	te  *TunnelError
+}
+
+func (e tunnelFailure) Error() string { return e.te.Error() }
+func (e tunnelFailure) Unwrap() error { return e.err }
 
 // apiError reads (a bounded part of) an unexpected answer and closes it.
 // Secrets the server may echo (a proxy page listing the request headers)

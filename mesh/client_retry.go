@@ -26,6 +26,20 @@ func retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	var te *TunnelError
+	if errors.As(err, &te) {
+		// A proxy's refusal is its decision, the same a second later; and
+		// each refused login counts toward locking the (Windows) account.
+		// Only a proxy not reached, or one that could not reach MESH
+		// (5xx), may answer otherwise on a new try.
+		switch te.Kind {
+		case TunnelUnreachable:
+		case TunnelRefused:
+			return te.Answer.Code >= 500
+		default:
+			return false
+		}
+	}
 	var (
 		verifyErr   *tls.CertificateVerificationError
 		alert       tls.AlertError

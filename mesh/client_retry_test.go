@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -308,5 +309,37 @@ func TestClientBackoffGrowsAndCaps(t *testing.T) {
 	}
 	if got := c.backoffFor(40); got != maxBackoff {
 		t.Errorf("attempt 40: %s", got)
+	}
+}
+
+// A proxy that refused the tunnel for a reason that a second later is the
+// same (credentials refused, a policy, a scheme we cannot answer) is not
+// asked again: each refused login counts toward locking the account. A
+// proxy that could not be reached, or could not reach MESH, may be retried.
+func TestRetryableProxyRefusals(t *testing.T) {
+	wrap := func(te *TunnelError) error {
+		return &net.OpError{Op: "proxyconnect", Net: "tcp", Err: te}
+	}
+	refused := func(code int) *TunnelError {
+		return &TunnelError{Kind: TunnelRefused, Answer: TunnelAnswer{Code: code}}
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"credentials refused", wrap(&TunnelError{Kind: TunnelAuthRefused}), false},
+		{"no credentials", wrap(&TunnelError{Kind: TunnelAuthRequired}), false},
+		{"Kerberos only", wrap(&TunnelError{Kind: TunnelAuthUnsupported}), false},
+		{"policy 403", wrap(refused(403)), false},
+		{"https:// to a plain proxy", wrap(&TunnelError{Kind: TunnelTLS, NotTLS: true}), false},
+		{"not an HTTP proxy", wrap(&TunnelError{Kind: TunnelProtocol, Err: errors.New("malformed")}), false},
+		{"proxy down", wrap(&TunnelError{Kind: TunnelUnreachable, Err: syscall.ECONNREFUSED}), true},
+		{"proxy cannot reach MESH", wrap(refused(503)), true},
+		{"proxy gateway timeout", wrap(refused(504)), true},
+	} {
+		if got := retryable(c.err); got != c.want {
+			t.Errorf("%s: retryable = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -111,6 +111,9 @@ func (p *Proxy) Addr() string { return net.JoinHostPort(p.Host, p.Port) }
 // HasCredentials reports whether a user name and password are there.
 func (p *Proxy) HasCredentials() bool { return p.User != "" && p.password != "" }
 
+// HasPassword reports whether a password is there, with or without a user.
+func (p *Proxy) HasPassword() bool { return p.password != "" }
+
 // URL is the proxy as a URL for Go's own transports (which send Basic
 // credentials from it), password included: never print it.
 func (p *Proxy) URL() *url.URL {
@@ -171,6 +174,22 @@ func ParseProxy(raw, from string) (*Proxy, error) {
 		p.password, _ = u.User.Password()
 	}
 	return p, nil
+}
+
+// ProxyCarriesPassword reports whether a proxy value holds a password in
+// its user information, whether or not it parses: where a value must carry
+// none (a flag, a profile, the exporter's config), saying so beats asking
+// to percent-encode a password that would then be refused anyway.
+func ProxyCarriesPassword(raw string) bool {
+	if p, err := ParseProxy(raw, ""); err == nil {
+		return p.password != ""
+	}
+	rest := strings.TrimSpace(raw)
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	at := strings.LastIndex(rest, "@")
+	return at >= 0 && strings.Contains(rest[:at], ":")
 }
 
 // LeakedProxySecrets are the parts of a proxy value that may be a password,

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ type TunnelAnswer struct {
 	Server, Via string
 	// Body is the start of a refusal page (a policy's block page).
 	Body []byte
+	// ProxyError is the error code a Squid names in X-Squid-Error
+	// (ERR_DNS_FAIL, ERR_CONNECT_FAIL, ERR_ACCESS_DENIED): only a code of
+	// that shape is kept, never free text.
+	ProxyError string
 }
 
 // TunnelFailure names why no tunnel opened.
@@ -166,7 +171,8 @@ func (p *Proxy) Tunnel(ctx context.Context, target string) (net.Conn, TunnelAnsw
 		if err != nil {
 			return fail(TunnelProtocol, err)
 		}
-		if resp.StatusCode == http.StatusProxyAuthRequired {
+		// tinyproxy answers refused credentials with 401, not 407.
+		if resp.StatusCode == http.StatusProxyAuthRequired || resp.StatusCode == http.StatusUnauthorized {
 			return fail(TunnelAuthRefused, nil)
 		}
 	}
@@ -215,6 +221,9 @@ func (p *Proxy) connect(c net.Conn, br *bufio.Reader, target, auth string, ans *
 	}
 	ans.Status, ans.Code = resp.Status, resp.StatusCode
 	ans.Server, ans.Via = firstNonEmpty(resp.Header.Get("Server"), ans.Server), firstNonEmpty(resp.Header.Get("Via"), ans.Via)
+	if f := strings.Fields(resp.Header.Get("X-Squid-Error")); len(f) > 0 && squidErrorCode.MatchString(f[0]) {
+		ans.ProxyError = f[0]
+	}
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRefusalBody))
 		if len(body) > 0 {
@@ -224,6 +233,9 @@ func (p *Proxy) connect(c net.Conn, br *bufio.Reader, target, auth string, ans *
 	}
 	return resp, nil
 }
+
+// squidErrorCode is the shape of Squid's error names (ERR_DNS_FAIL).
+var squidErrorCode = regexp.MustCompile(`^ERR_[A-Z0-9_]{1,40}$`)
 
 // ntlm runs NTLM's negotiate/challenge/authenticate over one connection,
 // under the scheme NTLM, or Negotiate (which Windows proxies accept NTLM

@@ -61,3 +61,37 @@ func TestNormalizeChallenge(t *testing.T) {
 		t.Errorf("a 32-byte challenge: %v", err)
 	}
 }
+
+// A client's error through a proxy that refuses says what the proxy did,
+// without Go's "proxyconnect tcp:" in front, and stays a *TunnelError.
+func TestClientErrorThroughRefusingProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 4096))
+			c.Write([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	c, err := NewClient(Config{BaseURL: "https://mesh.example:443", Credentials: Credentials{Mailbox: "X26ABC1", Password: "pw", SharedKey: "k"},
+		ProxySettings: &ProxySettings{URL: "http://" + ln.Addr().String()}, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Handshake(t.Context())
+	var te *TunnelError
+	if !errors.As(err, &te) || te.Kind != TunnelRefused {
+		t.Fatalf("err = %v, want a *TunnelError (refused)", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "proxyconnect") || !strings.Contains(msg, "refused the tunnel to mesh.example:443: 403 Forbidden") {
+		t.Errorf("err = %q", msg)
+	}
+}

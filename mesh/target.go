@@ -122,6 +122,25 @@ func profileError(err error) string {
 	return err.Error()
 }
 
+// SetFields names the settings t carries, by their profile names: what a
+// loaded profile contributed, for a report's "from" lines.
+func (t Target) SetFields() []string {
+	var names []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"url", t.URL != ""}, {"mailbox", t.Credentials.Mailbox != ""}, {"password", t.Credentials.Password != ""},
+		{"shared_key", t.Credentials.SharedKey != ""}, {"keystore", t.Keystore != ""}, {"keystore_password", t.KeystorePassword != ""},
+		{"ca_bundle", t.CABundle != ""}, {"client_cert", t.CertFile != ""}, {"recipient", t.Recipient != ""}, {"workflow", t.Workflow != ""},
+	} {
+		if f.set {
+			names = append(names, f.name)
+		}
+	}
+	return names
+}
+
 // LoadProfile reads a profile file into a Target.
 func LoadProfile(path string) (Target, error) {
 	data, err := readProfile(path)
@@ -162,12 +181,11 @@ func LoadProfile(path string) (Target, error) {
 	case "none", "direct":
 		t.Proxy = ProxySettings{Direct: true, Source: "profile " + path}
 	default:
-		px, err := ParseProxy(p.Proxy, `"proxy"`)
-		if err != nil {
-			return Target{}, fmt.Errorf("profile %s: %w", path, err)
-		}
-		if px.password != "" {
+		if ProxyCarriesPassword(p.Proxy) {
 			return Target{}, fmt.Errorf(`profile %s: "proxy" carries a password: keep it out of the profile and set MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)`, path)
+		}
+		if _, err := ParseProxy(p.Proxy, `"proxy"`); err != nil {
+			return Target{}, fmt.Errorf("profile %s: %w", path, err)
 		}
 		t.Proxy = ProxySettings{URL: p.Proxy, Source: "profile " + path}
 	}

@@ -95,7 +95,8 @@ func TestProfileProxy(t *testing.T) {
 		{"http://alice@proxy.trust.nhs.uk:8080", ProxySettings{URL: "http://alice@proxy.trust.nhs.uk:8080"}, ""},
 		{"none", ProxySettings{Direct: true}, ""},
 		{"http://alice:Secr3t-pw@proxy:8080", ProxySettings{}, "carries a password"},
-		{"http://alice:Secr/3t@proxy:8080", ProxySettings{}, "percent-encode"},
+		{"http://alice:Secr/3t@proxy:8080", ProxySettings{}, "carries a password"},
+		{"http://proxy:80x80", ProxySettings{}, "percent-encode"},
 	} {
 		p := filepath.Join(dir, "p.json")
 		if err := os.WriteFile(p, []byte(`{"url": "https://127.0.0.1:8700", "mailbox": "X26ABC1", "proxy": "`+tt.proxy+`"}`), 0o600); err != nil {

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshdoctor/meshdoctor/checks"
+	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/mesh"
 	"github.com/meshdoctor/meshdoctor/reports"
 	"github.com/meshdoctor/meshdoctor/sandbox"
@@ -105,5 +107,28 @@ func TestUnmetNeeds(t *testing.T) {
 		if got := UnmetNeeds(tc.run, ConformanceNeeds); got != tc.want {
 			t.Errorf("UnmetNeeds = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// A round trip whose time runs out (a proxy that never answers CONNECT)
+// is still diagnosed: the checks get time of their own, so the cause is
+// the proxy, not "no time was left".
+func TestRoundTripOutOfTimeIsDiagnosed(t *testing.T) {
+	target := sandboxTarget(t)
+	silent := proxytest.Start(t, proxytest.Config{Silent: true})
+	target.Proxy = mesh.ProxySettings{URL: "http://" + silent.Addr}
+	rt, err := NewRoundTrip(target, RoundTripOptions{Size: 1024, DiagnoseTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	res := rt.Run(ctx)
+	if res.OK() || len(res.Steps) == 0 {
+		t.Fatalf("round trip through a silent proxy: %+v", res)
+	}
+	s := res.Steps[0]
+	if s.Cause == nil || s.Cause.ID != "tcp.connect" || !strings.Contains(s.Cause.Summary, "did not answer CONNECT") {
+		t.Fatalf("step %s: cause %+v, want tcp.connect naming the silent proxy", s.Name, s.Cause)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -30,6 +31,9 @@ type RoundTripOptions struct {
 	PollInterval time.Duration
 	// OnStep, when not nil, is called as each step finishes, in order.
 	OnStep func(Step)
+	// DiagnoseTimeout is each check's time when a failed step is
+	// diagnosed (default 10 s).
+	DiagnoseTimeout time.Duration
 }
 
 // StepStatus is how a step of the round trip ended.
@@ -230,7 +234,7 @@ func (r *roundtripRun) step(ctx context.Context, name string, fn stepFunc) bool 
 		r.res.Failed++
 		s := Step{Name: name, Status: StepFail, Detail: oneLine(err.Error()), Took: took, Hint: sendHint(err)}
 		if s.Hint == "" {
-			if res, ok := Diagnose(ctx, r.target); ok {
+			if res, ok := diagnose(ctx, r.target, r.opts.DiagnoseTimeout); ok {
 				s.Cause = &res
 			}
 		}
@@ -376,13 +380,30 @@ func sendHint(err error) string {
 // public services) against the target and returns the first that failed:
 // the connection's hints live in one place, the checks.
 func Diagnose(ctx context.Context, t mesh.Target) (checks.Result, bool) {
+	return diagnose(ctx, t, 0)
+}
+
+// diagnose is Diagnose with each check's timeout (default 10 s). A step
+// that failed because the round trip's time ran out (a proxy that never
+// answers CONNECT, a stalled handshake) is diagnosed in time of its own:
+// with the spent context every check would only say that no time was left.
+func diagnose(ctx context.Context, t mesh.Target, timeout time.Duration) (checks.Result, bool) {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
 	cs, err := checks.Select(nil, []string{"geo"})
 	if err != nil {
 		return checks.Result{}, false
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		ctx = context.WithoutCancel(ctx)
+	case ctx.Err() != nil:
+		return checks.Result{}, false // interrupted: no diagnosis wanted
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*timeout)
 	defer cancel()
-	for _, r := range checks.Run(ctx, t, cs, checks.Options{Timeout: 10 * time.Second}, nil) {
+	for _, r := range checks.Run(ctx, t, cs, checks.Options{Timeout: timeout}, nil) {
 		if r.Status.Failed() {
 			return r, true
 		}

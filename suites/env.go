@@ -149,6 +149,24 @@ type ledger struct {
 	// incomplete counts the ids marked acknowledged because their upload
 	// never completed (there was nothing to acknowledge).
 	incomplete int
+	// underWay are the ids whose acknowledgement a second interrupt cut
+	// off: MESH may have taken it.
+	underWay map[string]bool
+}
+
+func (l *ledger) markUnderWay(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.underWay == nil {
+		l.underWay = map[string]bool{}
+	}
+	l.underWay[id] = true
+}
+
+func (l *ledger) isUnderWay(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.underWay[id]
 }
 
 func (l *ledger) add(id string) {
@@ -267,9 +285,13 @@ func (e *env) sendStream(ctx context.Context, c *mesh.Client, m mesh.Message, bo
 
 // ack acknowledges a message as the recipient.
 func (e *env) ack(ctx context.Context, id string) error {
+	started := e.hard.Err() == nil
 	err := e.receive.Acknowledge(ctx, id)
-	if err == nil {
+	switch {
+	case err == nil:
 		e.ledger.markAcked(id)
+	case started && e.cutOff(err):
+		e.ledger.markUnderWay(id)
 	}
 	return err
 }
@@ -279,7 +301,11 @@ func (e *env) ack(ctx context.Context, id string) error {
 // headers: sent by this mailbox, with this run's ID. It returns the last
 // error below HTTP when MESH could not be reached.
 func (e *env) sweep(ctx context.Context) error {
-	ids, err := e.cleaner.ListAll(ctx, mesh.ListOptions{})
+	var ids []string
+	err := e.look(ctx, func(ctx context.Context) (err error) {
+		ids, err = e.cleaner.ListAll(ctx, mesh.ListOptions{})
+		return err
+	})
 	if err != nil {
 		e.cleanup.note("clean-up: list inbox: %v", err)
 		if isConnectionLevel(err) {
@@ -300,7 +326,11 @@ func (e *env) sweep(ctx context.Context) error {
 			e.cleanup.note("clean-up: looked at the first %d messages of a larger inbox only", maxHeads)
 			return nil
 		}
-		m, err := e.head(ctx, id)
+		var m inboxMessage
+		err := e.look(ctx, func(ctx context.Context) (err error) {
+			m, err = e.head(ctx, id)
+			return err
+		})
 		if err != nil {
 			if isConnectionLevel(err) {
 				return err
@@ -313,7 +343,7 @@ func (e *env) sweep(ctx context.Context) error {
 		}
 		e.swept[m.localID] = true
 		e.ledger.add(id)
-		if err := e.cleaner.Acknowledge(ctx, id); err != nil {
+		if err := e.look(ctx, func(ctx context.Context) error { return e.cleaner.Acknowledge(ctx, id) }); err != nil {
 			e.cleanup.note("clean-up: acknowledge %s: %v", id, err)
 			continue
 		}
@@ -345,11 +375,14 @@ func (e *env) finish(interrupted bool) {
 	failures, first := 0, true
 	for gone == nil && ctx.Err() == nil {
 		for _, id := range e.ledger.pending() {
+			started := e.hard.Err() == nil
 			err := e.cleanAck(ctx, id)
 			switch {
 			case err == nil:
 				e.ledger.markAcked(id)
 				failures = 0
+			case started && e.cutOff(err):
+				e.ledger.markUnderWay(id)
 			case isConnectionLevel(err):
 				if failures++; failures >= unreachableAfter {
 					gone = err
@@ -389,6 +422,8 @@ func (e *env) finish(interrupted bool) {
 	for _, id := range pending {
 		var why string
 		switch {
+		case e.ledger.isUnderWay(id):
+			why = "a second interrupt cut off its acknowledgement while it was under way: MESH may have taken it; if it is still in the inbox, acknowledge it"
 		case e.hard.Err() != nil:
 			why = "the clean-up was stopped by a second interrupt"
 		case gone != nil:
@@ -397,7 +432,7 @@ func (e *env) finish(interrupted bool) {
 			why = "the clean-up ran out of time"
 		default:
 			why = "not delivered to the inbox before the clean-up gave up"
-			if _, err := e.cleaner.Head(ctx, id); err != nil {
+			if err := e.look(ctx, func(ctx context.Context) error { _, err := e.cleaner.Head(ctx, id); return err }); err != nil {
 				why = oneLine(err.Error())
 			}
 		}
@@ -420,14 +455,32 @@ func (e *env) finish(interrupted bool) {
 // limit: a server gone silent must cost seconds, not the run's timeout per
 // message.
 func (e *env) cleanAck(ctx context.Context, id string) error {
+	return e.bounded(ctx, func(ctx context.Context) error { return e.cleaner.Acknowledge(ctx, id) })
+}
+
+// bounded runs one step of the clean-up under its short limit: a server
+// gone silent must cost seconds, not the clean-up client's own generous
+// timeout per request.
+func (e *env) bounded(ctx context.Context, step func(context.Context) error) error {
 	d := min(max(e.opts.Timeout, 2*time.Second), 15*time.Second)
-	actx, cancel := context.WithTimeout(ctx, d)
+	sctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	err := e.cleaner.Acknowledge(actx, id)
-	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+	err := step(sctx)
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
 		return noAnswerError{d}
 	}
 	return err
+}
+
+// look runs a step of the sweep (a look at the inbox, a message's headers,
+// the acknowledgement of what it found) under the clean-up's short limit
+// once MESH has stopped answering during the run; until then the clean-up
+// client's own generous timeout lets a slow MESH answer.
+func (e *env) look(ctx context.Context, step func(context.Context) error) error {
+	if !e.obs.gone() {
+		return step(ctx)
+	}
+	return e.bounded(ctx, step)
 }
 
 // noAnswerError is a request MESH did not answer in time.
@@ -461,6 +514,12 @@ func (e *env) removeHint() string {
 	after := t.Add(earlierRunMinAge(e.opts)).UTC().Format("2006-01-02 15:04 UTC")
 	return fmt.Sprintf("acknowledge each id as %s (PUT %s/{id}/status/acknowledged), or run 'meshdoctor conform --clean-up-earlier-runs' against the same mailbox after %s (run %s)",
 		e.recipient(), mailboxPath(e.recipient())+"/inbox", after, e.runID)
+}
+
+// cutOff says a request that started before the second interrupt failed
+// because of it: it was under way, and MESH may have acted on it.
+func (e *env) cutOff(err error) bool {
+	return e.hard.Err() != nil && errors.Is(err, context.Canceled)
 }
 
 // ackQuietly acknowledges a message on the way out of a flow, bounded so

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -162,7 +165,11 @@ func TestLiveByEvidence(t *testing.T) {
 	}{
 		{"certificate issued to a live host", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "mesh-sync.spineservices.nhs.uk, a live MESH host"},
 		{"an IP address the certificate does not name", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "a live MESH host"},
+		// The CLI verifies by hand (mesh.Target.TLSConfig), refusing in its
+		// own VerifyConnection: the evidence must be seen all the same.
+		{"an IP address the certificate does not name, verified as the CLI does", []string{"mesh-sync.spineservices.nhs.uk"}, nil, false, "a live MESH host"},
 		{"chains to the live root", []string{"mesh.example.test"}, liveTable, false, "NHS's live CA"},
+		{"chains to the live root, verified as the CLI does", []string{"mesh.example.test"}, liveTable, false, "NHS's live CA"},
 		{"allowed", []string{"mesh-sync.spineservices.nhs.uk"}, nil, true, ""},
 		{"not live", []string{"mesh.example.test"}, nil, false, ""},
 	}
@@ -188,6 +195,16 @@ func TestLiveByEvidence(t *testing.T) {
 			defer ts.Close()
 			_, o := startSandbox(t)
 			o.Target.URL, o.TLS = ts.URL, &tls.Config{RootCAs: h.Pool()}
+			if strings.HasSuffix(tt.name, "as the CLI does") {
+				bundle := filepath.Join(t.TempDir(), "ca.pem")
+				if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.Root.Cert.Raw}), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				o.Target.CABundle = bundle
+				if o.TLS, err = o.Target.TLSConfig(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			o.spineCAs, o.AllowLive = tt.table, tt.allow
 			o.LabelFilter = LabelHandshake
 			r, err := Run(context.Background(), o)
@@ -258,5 +275,44 @@ func TestCleanupGivesUpOnSilentServer(t *testing.T) {
 	}
 	if e.cleanup.Remove == "" || e.cleanup.Acknowledged != 0 || e.cleanup.Sent != 3 {
 		t.Errorf("clean-up %+v", e.cleanup)
+	}
+}
+
+// TestSweepGivesUpOnSilentServer: with everything the run sent already
+// acknowledged, the clean-up still lists the inbox for sends whose answer
+// was lost; once MESH has stopped answering during the run, that look
+// costs seconds too, not the clean-up client's own generous timeout.
+func TestSweepGivesUpOnSilentServer(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer ts.Close()
+	defer close(release)
+	_, o := startSandbox(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	o.Target.URL, o.TLS, o.Timeout = ts.URL, &tls.Config{RootCAs: pool}, time.Second
+	o, err := o.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newEnv(o, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	// The run's last requests got no answer: MESH stopped answering.
+	e.obs.streak = goneAfter
+	start := time.Now()
+	e.finish(false)
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("the clean-up took %s against a silent server", d)
+	}
+	if notes := strings.Join(e.cleanup.Notes, "\n"); !strings.Contains(notes, "list inbox") {
+		t.Errorf("the failed look at the inbox is not noted: %q", notes)
 	}
 }

@@ -18,6 +18,10 @@ import (
 // the same certificate.
 type liveEvidence struct {
 	table []pki.SpineCA // nil: pki's own table
+	// roots are the trust anchors the chain is built to when the
+	// handshake verified by hand (no VerifiedChains): a server sends its
+	// leaf and intermediates, rarely the root. nil: the system's.
+	roots *x509.CertPool
 
 	mu  sync.Mutex
 	why string
@@ -26,7 +30,17 @@ type liveEvidence struct {
 // see is a tls.Config.VerifyConnection hook: it records, never refuses.
 func (l *liveEvidence) see(cs tls.ConnectionState) error {
 	certs := slices.Clone(cs.PeerCertificates)
-	for _, chain := range cs.VerifiedChains {
+	chains := cs.VerifiedChains
+	if len(chains) == 0 && len(cs.PeerCertificates) > 0 {
+		// Verified by hand, or not at all: the chains to the trusted
+		// roots are built here, whatever host name the URL had.
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		chains, _ = cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: l.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	}
+	for _, chain := range chains {
 		certs = append(certs, chain...)
 	}
 	l.record(l.judge(certs))

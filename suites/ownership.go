@@ -16,7 +16,9 @@ import (
 // own mailbox AND its local ID carries the run's ID. Both are read from
 // the message's headers (HEAD) before anything is acknowledged; a local ID
 // that merely looks like meshdoctor's proves nothing, since anyone can send
-// one.
+// one. Where HEAD leaves the sender or the local ID out (GET has them;
+// HEAD's set is not pinned down), the sender's own tracking stands in:
+// MESH tracks a message only for the mailbox that sent it.
 
 // runIDFormat is a run ID: when the run started (UTC, to the second) and 48
 // random bits, so that the age of an earlier run's leftovers is known from
@@ -103,11 +105,52 @@ func (e *env) head(ctx context.Context, id string) (inboxMessage, error) {
 		// A REPORT comes from MESH itself, whatever its local ID says.
 		m.from = ""
 	}
+	if (m.from == "" || m.localID == "") && (info.MessageType == "" || strings.EqualFold(info.MessageType, mesh.MessageTypeData)) {
+		if err := e.trackOwner(ctx, &m); err != nil {
+			return inboxMessage{}, err
+		}
+	}
 	var ok bool
-	if m.runID, m.started, ok = runOf(info.LocalID); !ok {
+	if m.runID, m.started, ok = runOf(m.localID); !ok {
 		m.started, _ = realIDTime(id)
 	}
 	return m, nil
+}
+
+// trackOwner completes what HEAD left out of m from the sending mailbox's
+// tracking of the message: an answer there means this mailbox sent it
+// (MESH answers 404 to tracking another sender's message), and it names the
+// local ID. A local ID HEAD did give that is not meshdoctor's needs no such
+// look: whoever sent it, it is not a run's. Only an error below HTTP is
+// returned, so that a clean-up knows MESH is gone.
+func (e *env) trackOwner(ctx context.Context, m *inboxMessage) error {
+	if m.localID != "" && !strings.HasPrefix(m.localID, LocalIDPrefix) ||
+		m.from != "" && !strings.EqualFold(m.from, e.mailbox()) {
+		return nil
+	}
+	// Version 1 first: its answer names the sender, one more thing to
+	// agree; version 2 where MESH no longer answers version 1.
+	t, err := e.senderV1.Track(ctx, m.id)
+	if _, isAPI := mesh.AsAPIError(err); isAPI {
+		t, err = e.sender.Track(ctx, m.id)
+	}
+	switch {
+	case err != nil:
+		if isConnectionLevel(err) {
+			return err
+		}
+		return nil
+	case t.MessageID != "" && !strings.EqualFold(t.MessageID, m.id),
+		t.Sender != "" && !strings.EqualFold(t.Sender, e.mailbox()),
+		m.localID != "" && t.LocalID != "" && t.LocalID != m.localID:
+		// Not an answer about this message from its sender: proves nothing.
+		return nil
+	}
+	if m.localID == "" {
+		m.localID = t.LocalID
+	}
+	m.from = e.mailbox()
+	return nil
 }
 
 // EarlierRuns is what a run found of earlier (or parallel) meshdoctor
@@ -211,7 +254,11 @@ func (e *env) survey(ctx context.Context) {
 		if k == kindOther {
 			e.others[strings.ToUpper(id)] = true
 			if e.opts.CleanUpEarlierRuns && strings.HasPrefix(m.localID, LocalIDPrefix) {
-				er.Refused = append(er.Refused, fmt.Sprintf("%s (local ID %s): sent by %s, not by %s: never acknowledged", id, m.localID, orNone(m.from), e.mailbox()))
+				sender := fmt.Sprintf("sent by %s, not by %s", m.from, e.mailbox())
+				if m.from == "" {
+					sender = fmt.Sprintf("its sender is not shown (HEAD names none, and %s's tracking does not know it)", e.mailbox())
+				}
+				er.Refused = append(er.Refused, fmt.Sprintf("%s (local ID %s): %s: never acknowledged", id, m.localID, sender))
 			}
 			continue
 		}

@@ -1,9 +1,11 @@
 package suites
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -13,6 +15,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,10 +28,21 @@ import (
 // wire is a reverse proxy in front of a sandbox that records every request
 // (method and path) and lets a test act on the n-th one.
 type wire struct {
-	mu     sync.Mutex
-	seen   []string
-	onReq  func(n int, r *http.Request) // called before passing request n on (1-based)
-	server *httptest.Server
+	mu    sync.Mutex
+	seen  []string
+	onReq func(n int, r *http.Request) // called before passing request n on (1-based)
+	// cut, when it says so, passes request n on and then drops the
+	// connection instead of answering: MESH took it, the client never knew.
+	cut func(n int, r *http.Request) bool
+	// onCut is called once a cut request has been answered by MESH, before
+	// its connection is dropped.
+	onCut func(r *http.Request)
+	// headOmits are headers taken out of every HEAD answer, as an
+	// implementation may legitimately give fewer headers on HEAD than on GET.
+	headOmits []string
+	// trackSender, when set, replaces the sender a tracking answer names.
+	trackSender string
+	server      *httptest.Server
 }
 
 func newWire(t *testing.T, srv *sandbox.Server, o *Options) *wire {
@@ -42,13 +56,45 @@ func newWire(t *testing.T, srv *sandbox.Server, o *Options) *wire {
 	tr := &http.Transport{TLSClientConfig: srv.ClientTLSConfig()}
 	p.Transport = tr
 	p.ErrorLog = log.New(io.Discard, "", 0)
+	p.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method == http.MethodHead {
+			for _, h := range w.headOmits {
+				resp.Header.Del(h)
+			}
+		}
+		if w.trackSender != "" && strings.Contains(resp.Request.URL.Path, "/outbox/tracking") && resp.StatusCode == http.StatusOK {
+			var body map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if _, ok := body["sender"]; ok {
+				body["sender"] = w.trackSender
+			}
+			b, err := json.Marshal(body)
+			if err != nil {
+				return err
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			resp.ContentLength = int64(len(b))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		}
+		return nil
+	}
 	w.server = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
 		w.seen = append(w.seen, r.Method+" "+r.URL.Path)
-		n, hook := len(w.seen), w.onReq
+		n, hook, cut, onCut := len(w.seen), w.onReq, w.cut, w.onCut
 		w.mu.Unlock()
 		if hook != nil {
 			hook(n, r)
+		}
+		if cut != nil && cut(n, r) {
+			p.ServeHTTP(httptest.NewRecorder(), r)
+			if onCut != nil {
+				onCut(r)
+			}
+			panic(http.ErrAbortHandler)
 		}
 		p.ServeHTTP(rw, r)
 	}))
@@ -158,11 +204,29 @@ func TestSharedMailbox(t *testing.T) {
 // TestCleanUpEarlierRuns: asked to, the run acknowledges the mailbox's own
 // old meshdoctor messages and lists them; it refuses other senders' (even
 // with meshdoctor's local ID) and those of a run that may still be going.
+// HEAD may name the sender and local ID, or leave them to GET (then the
+// run's own tracking tells its messages apart); the verdicts are the same,
+// but for another sender's message whose local ID HEAD hides, which is not
+// even listed as refused: nothing shows it to be meshdoctor's.
 func TestCleanUpEarlierRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name, why string
+		omits     []string
+	}{
+		{"full HEAD", "sent by X26ABC2, not by X26ABC1", nil},
+		{"HEAD without mex-From", "its sender is not shown (HEAD names none, and X26ABC1's tracking does not know it)", []string{mesh.HeaderFrom}},
+		{"HEAD without mex-From and mex-LocalID", "", []string{mesh.HeaderFrom, mesh.HeaderLocalID}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testCleanUpEarlierRuns(t, tc.omits, tc.why) })
+	}
+}
+
+func testCleanUpEarlierRuns(t *testing.T, headOmits []string, why string) {
 	srv, o := startSandbox(t)
 	o.runID = newRunID(time.Now())
 	foreign, oldOwn, youngOwn := sharedInbox(t, srv, o.runID)
 	w := newWire(t, srv, &o)
+	w.headOmits = headOmits
 	o.CleanUpEarlierRuns = true
 	o.LabelFilter = LabelHandshake
 
@@ -175,12 +239,16 @@ func TestCleanUpEarlierRuns(t *testing.T) {
 		t.Fatalf("earlier runs %+v: want exactly %s acknowledged", er, oldOwn)
 	}
 	refused := strings.Join(er.Refused, "\n")
-	for _, id := range append(strings.Split(foreign, ",")[:2], youngOwn) {
+	mustRefuse := []string{youngOwn}
+	if why != "" {
+		mustRefuse = append(mustRefuse, strings.Split(foreign, ",")[:2]...)
+	}
+	for _, id := range mustRefuse {
 		if !strings.Contains(refused, id) {
 			t.Errorf("%s not listed as refused:\n%s", id, refused)
 		}
 	}
-	if !strings.Contains(refused, "sent by X26ABC2") || !strings.Contains(refused, "may still be going") {
+	if !strings.Contains(refused, why) || !strings.Contains(refused, "may still be going") {
 		t.Errorf("refusals do not say why:\n%s", refused)
 	}
 	for _, id := range append(strings.Split(foreign, ","), youngOwn) {
@@ -304,4 +372,102 @@ func (p progressHook) Write(b []byte) (int, error) {
 		p.fn()
 	}
 	return len(b), nil
+}
+
+// TestCutOffSendIsOwned: MESH took a message but its answer never reached
+// the run (the connection dropped), so the run never learnt the id. The
+// clean-up still finds and acknowledges it, whether HEAD names the sender
+// and local ID or (as an implementation may) leaves them to GET: then the
+// sender's own tracking, which answers only for what it sent, proves it.
+// Another sender's message imitating the run's local ID is never touched.
+func TestCutOffSendIsOwned(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		omits []string
+		// trackSender: the tracking answer names another sender, so the
+		// message cannot be shown to be the run's: left, and named.
+		trackSender string
+	}{
+		{"full HEAD", nil, ""},
+		{"HEAD without mex-From", []string{mesh.HeaderFrom}, ""},
+		{"HEAD without mex-From, mex-LocalID, mex-Subject", []string{mesh.HeaderFrom, mesh.HeaderLocalID, mesh.HeaderSubject}, ""},
+		{"HEAD without mex-From, tracking naming another sender", []string{mesh.HeaderFrom}, "X26ABC9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, o := startSandbox(t)
+			o.runID = newRunID(time.Now())
+			o.Focus = []string{"MESH-SEND-001"}
+			foreign := seed(t, srv, "X26ABC2", "X26ABC1", LocalIDPrefix+o.runID+"-basic")
+			w := newWire(t, srv, &o)
+			w.headOmits, w.trackSender = tc.omits, tc.trackSender
+			w.cut = func(_ int, r *http.Request) bool {
+				return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/outbox")
+			}
+			r, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := w.touched(foreign); len(got) > 0 {
+				t.Errorf("another sender's message was touched: %v", got)
+			}
+			after := inbox(t, srv, "X26ABC1")
+			if tc.trackSender != "" {
+				if len(after) != 2 || r.Cleanup.Acknowledged != 0 || len(r.Cleanup.Leftovers) != 1 || !strings.Contains(r.Cleanup.Leftovers[0], "cut off") {
+					t.Errorf("inbox %v, clean-up %+v: want the unproven message left and named", after, r.Cleanup)
+				}
+				return
+			}
+			if !sameIDs(after, []string{foreign}) {
+				t.Errorf("inbox after the run %v, want only the other sender's %s", after, foreign)
+			}
+			if len(r.Cleanup.Leftovers) > 0 || r.Cleanup.Acknowledged != 1 {
+				t.Errorf("clean-up %+v: want the cut-off message acknowledged, nothing left", r.Cleanup)
+			}
+		})
+	}
+}
+
+// TestSecondInterruptDuringAck: the second interrupt comes while an
+// acknowledgement is on its way, and MESH takes it. The run cannot know;
+// the report names that message as possibly acknowledged already, and
+// the others, whose acknowledgement never started, as left behind.
+func TestSecondInterruptDuringAck(t *testing.T) {
+	srv, o := startSandbox(t)
+	o.Focus = []string{"MESH-PAGE-001"}
+	w := newWire(t, srv, &o)
+	soft, cancelSoft := context.WithCancel(context.Background())
+	hard, cancelHard := context.WithCancel(context.Background())
+	defer cancelSoft()
+	defer cancelHard()
+	w.cut = func(_ int, r *http.Request) bool {
+		return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/status/acknowledged")
+	}
+	w.onCut = func(r *http.Request) {
+		cancelSoft()
+		cancelHard()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	r, err := Run(WithHardStop(soft, hard), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := inbox(t, srv, "X26ABC1")
+	if r.Cleanup.Sent < 2 || len(waiting) != r.Cleanup.Sent-1 {
+		t.Fatalf("%d sent, inbox holds %v: want all but the one whose acknowledgement MESH took", r.Cleanup.Sent, waiting)
+	}
+	var underWay, left int
+	for _, l := range r.Cleanup.Leftovers {
+		switch {
+		case strings.Contains(l, "under way"):
+			underWay++
+		case strings.Contains(l, "stopped by a second interrupt"):
+			left++
+		}
+	}
+	if underWay != 1 || left != len(waiting) || !r.Cleanup.Abandoned {
+		t.Errorf("leftovers %q (abandoned %v): want one named as possibly acknowledged already, %d as left behind", r.Cleanup.Leftovers, r.Cleanup.Abandoned, len(waiting))
+	}
 }

@@ -297,13 +297,13 @@ func preflight(ctx context.Context, o Options) preflightResult {
 	if err != nil {
 		return preflightResult{err: err}
 	}
-	ev := &liveEvidence{table: o.spineCAs}
 	var tlsCfg *tls.Config
 	if o.TLS != nil {
 		tlsCfg = o.TLS.Clone()
 	} else {
 		tlsCfg = &tls.Config{}
 	}
+	ev := &liveEvidence{table: o.spineCAs, roots: tlsCfg.RootCAs}
 	tlsCfg.VerifyConnection = chainVerify(tlsCfg.VerifyConnection, ev.see)
 	c, err := mesh.NewClient(mesh.Config{BaseURL: base, Credentials: o.Target.Credentials, TLS: tlsCfg,
 		MaxRetries: -1, Timeout: max(o.Timeout, 10*time.Second), ClientVersion: clientVersion(), ProxySettings: &o.Target.Proxy})
@@ -334,14 +334,18 @@ func preflight(ctx context.Context, o Options) preflightResult {
 	return r
 }
 
-// chainVerify runs a VerifyConnection hook after the one already set.
-func chainVerify(prev, next func(tls.ConnectionState) error) func(tls.ConnectionState) error {
+// chainVerify runs the evidence hook see, then the VerifyConnection hook
+// already set, whose refusal stands. see comes first: a verification done
+// by hand (mesh.Target.TLSConfig) refuses a live host reached by its IP
+// address in its own hook, and the certificates are evidence all the same.
+func chainVerify(prev, see func(tls.ConnectionState) error) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
+		err := see(cs)
 		if prev != nil {
-			if err := prev(cs); err != nil {
-				return err
+			if perr := prev(cs); perr != nil {
+				return perr
 			}
 		}
-		return next(cs)
+		return err
 	}
 }

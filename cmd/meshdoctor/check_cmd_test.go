@@ -158,7 +158,8 @@ func TestCheckUsageErrors(t *testing.T) {
 		{"a Windows path in a bad value", nil, []string{"check", "--sandbox", "--timeout", `C:\ten`}, `invalid argument "C:\ten" for "--timeout" flag`},
 		{"run refuses live", secrets, []string{"run", "--env", "live", "--mailbox", "X26ABC1"}, "--allow-live"},
 		{"proxy password on the command line", secrets, []string{"check", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://alice:hunter22@proxy:3128"}, "MESH_PROXY_PASSWORD"},
-		{"proxy that does not parse", secrets, []string{"conform", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://alice:hun/ter22@proxy:3128"}, "percent-encode"},
+		{"proxy password on the command line that does not parse", secrets, []string{"conform", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://alice:hun/ter22@proxy:3128"}, "MESH_PROXY_PASSWORD"},
+		{"proxy that does not parse", secrets, []string{"conform", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://proxy:31x28"}, "want http://[user:password@]host:port"},
 		{"proxy and no proxy", secrets, []string{"roundtrip", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "http://proxy:3128", "--no-proxy"}, "contradict"},
 		{"SOCKS proxy", secrets, []string{"run", "--env", "int", "--mailbox", "X26ABC1", "--proxy", "socks5://proxy:1080"}, "SOCKS"},
 		{"unreadable proxy password file", map[string]string{"MESH_MAILBOX_PASSWORD": "pw", "MESH_SHARED_KEY": "key", "MESH_PROXY_PASSWORD_FILE": filepath.Join(dir, "nope")}, []string{"check", "--env", "int", "--mailbox", "X26ABC1"}, "MESH_PROXY_PASSWORD_FILE"},
@@ -174,6 +175,11 @@ func TestCheckUsageErrors(t *testing.T) {
 			}
 			if strings.Contains(r.stderr, "hunter22") || strings.Contains(r.stderr, "hun/ter22") {
 				t.Fatalf("stderr repeats a password: %s", r.stderr)
+			}
+			if strings.Contains(r.stderr, "[REDACTED]") && !strings.Contains(strings.Join(tt.args, " "), "hunter22") {
+				// Nothing secret was typed: a redaction mark would only
+				// mangle the line (as it did the proxy URL's template).
+				t.Fatalf("stderr redacts where nothing was secret: %s", r.stderr)
 			}
 			if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); lines > 0 || strings.Contains(r.stderr, "goroutine") {
 				t.Fatalf("want one line, got:\n%s", r.stderr)
@@ -301,4 +307,18 @@ func TestPlainHTTPToTheTLSSandboxSaysUseHTTPS(t *testing.T) {
 		}
 	}
 	t.Fatalf("exit %d: %+v", r.code, doc.Checks)
+}
+
+// redactError hides a password typed into a URL, whatever its characters,
+// and leaves a URL's template ("[user:password@]") in a message as it is.
+func TestRedactErrorURLPassword(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"bad url https://bob:hunter22@mesh.example", "bad url https://bob:[REDACTED]@mesh.example"},
+		{"bad url https://bob:pa]ss[w@mesh.example", "bad url https://bob:[REDACTED]@mesh.example"},
+		{"(want http://[user:password@]host:port)", "(want http://[user:password@]host:port)"},
+	} {
+		if got := redactError(tt.in); got != tt.want {
+			t.Errorf("redactError(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }

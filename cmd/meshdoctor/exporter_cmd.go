@@ -91,8 +91,8 @@ func (a *app) exporter(ctx context.Context, f exporterFlags) error {
 	case f.timeoutOffset < 0:
 		return usagef("--timeout-offset must not be negative")
 	}
-	if _, _, err := net.SplitHostPort(f.listen); err != nil {
-		return usagef("--listen %q: want host:port, e.g. 127.0.0.1:9834", f.listen)
+	if err := checkListen(f.listen, "127.0.0.1:9834"); err != nil {
+		return err
 	}
 	if f.webConfig != "" {
 		if err := web.Validate(f.webConfig); err != nil {
@@ -109,8 +109,9 @@ func (a *app) exporter(ctx context.Context, f exporterFlags) error {
 		return usageError{err}
 	}
 	ln, err := net.Listen("tcp", f.listen)
-	if sockerr.InUse(err) { // in words, not Winsock's number or Unix's text
-		return cannotRunError{fmt.Errorf("--listen %s: address already in use: another program (or another exporter) listens there", f.listen)}
+	if sockerr.InUse(err) {
+		// Winsock's words differ from Linux's; say it the same everywhere.
+		return cannotRunError{fmt.Errorf("--listen %s: address already in use (another exporter or program listens there; choose another address with --listen)", f.listen)}
 	}
 	if err != nil {
 		return cannotRunError{fmt.Errorf("--listen %s: %w", f.listen, err)}

@@ -55,6 +55,7 @@ func TestExporterBadInput(t *testing.T) {
 		{"missing web config", []string{"exporter", "--config", good, "--web.config.file", filepath.Join(dir, "none.yml")}, exitUsage, "--web.config.file"},
 		{"port in use", []string{"exporter", "--config", good, "--listen", busy.Addr().String()}, exitCannotRun, "address already in use"},
 		{"bad listen address", []string{"exporter", "--config", good, "--listen", "9834"}, exitUsage, "host:port"},
+		{"listen port out of range", []string{"exporter", "--config", good, "--listen", "127.0.0.1:99999"}, exitUsage, "from 0 to 65535"},
 		{"bad concurrency", []string{"exporter", "--config", good, "--max-concurrent", "0"}, exitUsage, "--max-concurrent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

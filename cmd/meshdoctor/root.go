@@ -109,8 +109,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// urlPassword is the password part of a URL's user information.
-var urlPassword = regexp.MustCompile(`(://[^/:@\s]*:)[^@\s]+@`)
+// urlPassword is the password part of a URL's user information; not the
+// "[user:password@]" of a URL's template in a message.
+var urlPassword = regexp.MustCompile(`(://[^/:@\s\[]*:)[^@\s]+@`)
 
 // redactError keeps secrets out of an error line: a password written into
 // a URL (a mistyped --url or proxy), a token's HMAC, a private key. The

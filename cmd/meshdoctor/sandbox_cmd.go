@@ -98,12 +98,8 @@ func (f *sandboxFlags) config(logw io.Writer) (sandbox.Config, error) {
 	if !f.quiet {
 		cfg.Log = logw
 	}
-	_, port, err := net.SplitHostPort(f.listen)
-	if err != nil {
-		return cfg, usagef("--listen %q: want host:port, e.g. 127.0.0.1:8700", f.listen)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return cfg, usagef("--listen %q: the port must be a number from 0 to 65535", f.listen)
+	if err := checkListen(f.listen, "127.0.0.1:8700"); err != nil {
+		return cfg, err
 	}
 	if f.sharedKey == "" {
 		return cfg, usagef("--shared-key must not be empty")
@@ -225,4 +221,17 @@ func printSandboxBanner(w io.Writer, srv *sandbox.Server, requested sandbox.Conf
 		}
 	}
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
+}
+
+// checkListen is a --listen value's usage error, if it has one: not
+// host:port, or a port out of range (example shows the right shape).
+func checkListen(addr, example string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("--listen %q: want host:port, e.g. %s", addr, example)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return usagef("--listen %q: the port must be a number from 0 to 65535", addr)
+	}
+	return nil
 }

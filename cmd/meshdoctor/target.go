@@ -1,11 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -76,14 +72,8 @@ func (a *app) resolveTargetSources(f targetFlags) (mesh.Target, map[string]strin
 			return t, nil, usageError{err}
 		}
 		t = p
-		for name, set := range map[string]bool{
-			"url": t.URL != "", "mailbox": t.Credentials.Mailbox != "", "password": t.Credentials.Password != "",
-			"shared_key": t.Credentials.SharedKey != "", "keystore": t.Keystore != "", "keystore_password": t.KeystorePassword != "",
-			"ca_bundle": t.CABundle != "", "client_cert": t.CertFile != "", "recipient": t.Recipient != "", "workflow": t.Workflow != "",
-		} {
-			if set {
-				sources[name] = "profile " + profile
-			}
+		for _, name := range t.SetFields() {
+			sources[name] = "profile " + profile
 		}
 	}
 	set := func(dst *string, flag, envName string) {
@@ -175,12 +165,11 @@ func (a *app) resolveProxy(f targetFlags, t *mesh.Target, sources map[string]str
 		t.Proxy = mesh.ProxySettings{Direct: true, Source: "--no-proxy"}
 		sources["proxy"] = "--no-proxy"
 	case f.proxy != "":
-		p, err := mesh.ParseProxy(f.proxy, "--proxy")
-		if err != nil {
-			return usageError{err}
-		}
-		if pw, _ := p.URL().User.Password(); pw != "" {
+		if mesh.ProxyCarriesPassword(f.proxy) {
 			return usagef("--proxy carries a password, which a flag would show in ps and shell history: give http://user@host:port and set MESH_PROXY_PASSWORD (or MESH_PROXY_PASSWORD_FILE)")
+		}
+		if _, err := mesh.ParseProxy(f.proxy, "--proxy"); err != nil {
+			return usageError{err}
 		}
 		t.Proxy = mesh.ProxySettings{URL: f.proxy, Source: "--proxy"}
 		sources["proxy"] = "--proxy"
@@ -220,7 +209,7 @@ func (a *app) secretFrom(name string) (value, from string, err error) {
 	}
 	// The file's name is not echoed: a secret pasted into the _FILE
 	// variable by mistake would otherwise be printed.
-	b, err := readSmallFile(file, maxSecretFile)
+	b, err := mesh.ReadSmallFile(file, maxSecretFile)
 	if err != nil {
 		return "", "", fmt.Errorf("%s_FILE: the file it names %s", name, err)
 	}
@@ -236,32 +225,6 @@ func (a *app) secretFrom(name string) (value, from string, err error) {
 // maxSecretFile bounds a secret read from a file: passwords and keys are
 // short, and /dev/zero must not eat the machine's memory.
 const maxSecretFile = 64 << 10
-
-// readSmallFile reads at most limit bytes of a regular file, saying in plain
-// words (to follow "the file it names") what is wrong otherwise.
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, errors.New("does not exist")
-	case errors.Is(err, fs.ErrPermission):
-		return nil, errors.New("cannot be read (permission denied)")
-	case err != nil:
-		return nil, errors.New("cannot be opened")
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, errors.New("is a directory")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, errors.New("cannot be read")
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("is larger than %d KiB: not a secret", limit>>10)
-	}
-	return b, nil
-}
 
 func first(vals ...string) string {
 	for _, v := range vals {

@@ -40,9 +40,11 @@ type Config struct {
 	// Silent: read CONNECT and never answer (a proxy whose own way to
 	// the target is dropped).
 	Silent bool
-	// Status refuses every CONNECT with this status and Body.
+	// Status refuses every CONNECT with this status and Body, and these
+	// header lines ("X-Squid-Error: ERR_DNS_FAIL 0\r\n").
 	Status int
 	Body   string
+	Header string
 	// Intercept: decrypt TLS (as Squid ssl_bump, Zscaler): present a
 	// certificate for the host signed by this CA, ask for no client
 	// certificate, and open its own TLS to the server (with none).
@@ -52,12 +54,17 @@ type Config struct {
 	CloseAfter407 bool
 	// Server is the Server header of the proxy's answers.
 	Server string
+	// RefuseBasicWith is the status for Basic credentials given and
+	// refused (default 407): tinyproxy answers 401.
+	RefuseBasicWith int
 }
 
 // Proxy is a running double.
 type Proxy struct {
 	Addr    string
 	Tunnels atomic.Int32
+	// Refused counts the credentials given and refused.
+	Refused atomic.Int32
 	cfg     Config
 	mu      sync.Mutex
 	certs   map[string]*tls.Certificate
@@ -116,12 +123,15 @@ func (p *Proxy) handle(c net.Conn) {
 			return
 		}
 		if p.cfg.Status != 0 {
-			p.answer(c, p.cfg.Status, "Content-Type: text/html\r\n", p.cfg.Body)
+			p.answer(c, p.cfg.Status, "Content-Type: text/html\r\n"+p.cfg.Header, p.cfg.Body)
 			return
 		}
 		if len(p.cfg.Schemes) > 0 {
 			auth := req.Header.Get("Proxy-Authorization")
 			ok, challenge := p.authorize(auth)
+			if !ok && auth != "" && challenge == "" {
+				p.Refused.Add(1)
+			}
 			if !ok {
 				hdr := ""
 				if challenge != "" {
@@ -136,6 +146,10 @@ func (p *Proxy) handle(c net.Conn) {
 				}
 				if p.cfg.CloseAfter407 {
 					hdr += "Connection: close\r\n"
+				}
+				if strings.HasPrefix(auth, "Basic ") && p.cfg.RefuseBasicWith != 0 {
+					p.answer(c, p.cfg.RefuseBasicWith, hdr, "<html><title>Unauthorized</title></html>")
+					return
 				}
 				p.answer(c, http.StatusProxyAuthRequired, hdr, "<html><title>407 Proxy Authentication Required</title></html>")
 				if p.cfg.CloseAfter407 {

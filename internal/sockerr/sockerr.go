@@ -1,9 +1,8 @@
 // Package sockerr names the socket failures meshdoctor diagnoses and retries
-// (refused, reset, aborted, unreachable, timed out, an address in use) the
-// same way on every platform. Go reports them as the operating system's own
-// codes: POSIX errnos on Unix, WSAE codes on Windows, which
-// syscall.ECONNREFUSED and friends never match there. Each platform's file
-// lists its codes; callers ask the predicates.
+// (refused, reset, aborted, unreachable, timed out) the same way on every
+// platform. Go reports them as the operating system's own codes: POSIX errnos
+// on Unix, WSAE codes on Windows, which syscall.ECONNREFUSED and friends never
+// match there. Each platform's file lists its codes; callers ask the predicates.
 package sockerr
 
 import (
@@ -32,8 +31,8 @@ func TimedOut(err error) bool { return isAny(err, timedOut) }
 // 8.0 answers Go's SIO_UDP_CONNRESET so, and every UDP socket fails).
 func Unsupported(err error) bool { return isAny(err, unsupported) }
 
-// InUse: the address to listen on is taken (another program, or another
-// meshdoctor, listens there).
+// InUse: the address a listener asked for is taken (another program, or
+// another copy of this one, listens there).
 func InUse(err error) bool { return isAny(err, inUse) }
 
 func isAny(err error, codes []syscall.Errno) bool {
