@@ -232,10 +232,10 @@ func TestLiveByEvidence(t *testing.T) {
 	}
 }
 
-// TestCleanupGivesUpOnSilentServer: a server that stops answering (no
-// refusal, no reset: silence) costs the clean-up seconds, and what it could
-// not acknowledge is named with why.
-func TestCleanupGivesUpOnSilentServer(t *testing.T) {
+// silentServerEnv is a run's environment whose MESH takes every request
+// and never answers (no refusal, no reset), with a 1 s request timeout.
+func silentServerEnv(t *testing.T) *env {
+	t.Helper()
 	release := make(chan struct{})
 	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -243,8 +243,8 @@ func TestCleanupGivesUpOnSilentServer(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}))
-	defer ts.Close()
-	defer close(release)
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { close(release) }) // runs first: the handlers return before Close waits for them
 	_, o := startSandbox(t)
 	pool := x509.NewCertPool()
 	pool.AddCert(ts.Certificate())
@@ -257,7 +257,15 @@ func TestCleanupGivesUpOnSilentServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.close()
+	t.Cleanup(e.close)
+	return e
+}
+
+// TestCleanupGivesUpOnSilentServer: a server that stops answering (no
+// refusal, no reset: silence) costs the clean-up seconds, and what it could
+// not acknowledge is named with why.
+func TestCleanupGivesUpOnSilentServer(t *testing.T) {
+	e := silentServerEnv(t)
 	ids := []string{"20261205000000000001_AAAAAA", "20261205000000000002_BBBBBB", "20261205000000000003_CCCCCC"}
 	for _, id := range ids {
 		e.ledger.add(id)
@@ -283,28 +291,7 @@ func TestCleanupGivesUpOnSilentServer(t *testing.T) {
 // was lost; once MESH has stopped answering during the run, that look
 // costs seconds too, not the clean-up client's own generous timeout.
 func TestSweepGivesUpOnSilentServer(t *testing.T) {
-	release := make(chan struct{})
-	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer ts.Close()
-	defer close(release)
-	_, o := startSandbox(t)
-	pool := x509.NewCertPool()
-	pool.AddCert(ts.Certificate())
-	o.Target.URL, o.TLS, o.Timeout = ts.URL, &tls.Config{RootCAs: pool}, time.Second
-	o, err := o.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := newEnv(o, context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
+	e := silentServerEnv(t)
 	// The run's last requests got no answer: MESH stopped answering.
 	e.obs.streak = goneAfter
 	start := time.Now()
