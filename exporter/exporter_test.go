@@ -74,7 +74,7 @@ func TestProbeCheckExposition(t *testing.T) {
 	if _, ok := fams["meshdoctor_roundtrip_success"]; ok {
 		t.Error("round-trip metrics in a check probe")
 	}
-	if got := w.fwd.total.Load(); got != 1 {
+	if got := w.fwd.Total.Load(); got != 1 {
 		t.Errorf("the check probe made %d connections, want 1", got)
 	}
 }
@@ -93,7 +93,7 @@ func TestProbeIdentityUsesNoNetwork(t *testing.T) {
 	if _, ok := value(fams, "meshdoctor_check_status", "check", "tls.server"); ok {
 		t.Error("the identity module ran a network check")
 	}
-	if n := w.fwd.total.Load(); n != 0 {
+	if n := w.fwd.Total.Load(); n != 0 {
 		t.Errorf("the identity module opened %d connections", n)
 	}
 }
@@ -110,13 +110,13 @@ func TestRoundTripRunsAtMostOncePerMinInterval(t *testing.T) {
 		t.Fatalf("probe_success 0 for a successful round trip")
 	}
 	time.Sleep(20 * time.Millisecond)
-	conns := w.fwd.total.Load()
+	conns := w.fwd.Total.Load()
 	_, second := s.get(t, "/probe?target=mb1&module=roundtrip", 10)
 	fams = parse(t, second)
 	if age, _ := value(fams, "meshdoctor_roundtrip_result_age_seconds"); age < 0.02 {
 		t.Errorf("the second scrape's result age is %v: not the cached result", age)
 	}
-	if w.fwd.total.Load() != conns {
+	if w.fwd.Total.Load() != conns {
 		t.Error("the second scrape within min_interval reached MESH")
 	}
 	_, own := s.get(t, "/metrics", 0)
@@ -135,7 +135,7 @@ func TestRoundTripRunsAtMostOncePerMinInterval(t *testing.T) {
 
 func TestConcurrentScrapesShareOneProbe(t *testing.T) {
 	w := newWorld(t)
-	w.fwd.delay.Store(int64(600 * time.Millisecond))
+	w.fwd.Delay.Store(int64(600 * time.Millisecond))
 	s := w.serve(t, "targets:\n"+w.targetYAML("mb1", "X26ABC1", ""), 4)
 	var wg sync.WaitGroup
 	results := make([]string, 8)
@@ -152,7 +152,7 @@ func TestConcurrentScrapesShareOneProbe(t *testing.T) {
 			t.Errorf("scrape %d: probe_success %v", i, v)
 		}
 	}
-	if n := w.fwd.total.Load(); n != 1 {
+	if n := w.fwd.Total.Load(); n != 1 {
 		t.Errorf("8 concurrent scrapes of one target made %d connections, want 1", n)
 	}
 	own := parse(t, get(t, s, "/metrics"))
@@ -166,7 +166,7 @@ func TestConcurrentScrapesShareOneProbe(t *testing.T) {
 
 func TestGlobalConcurrencyLimit(t *testing.T) {
 	w := newWorld(t, "X26ABC1", "X26ABC2", "X26ABC3")
-	w.fwd.delay.Store(int64(200 * time.Millisecond))
+	w.fwd.Delay.Store(int64(200 * time.Millisecond))
 	s := w.serve(t, "targets:\n"+w.targetYAML("mb1", "X26ABC1", "")+w.targetYAML("mb2", "X26ABC2", "")+w.targetYAML("mb3", "X26ABC3", ""), 1)
 	// Each connection is held 200 ms before it reaches the sandbox: three
 	// probes one at a time take at least 600 ms, at once about 200 ms.
@@ -187,7 +187,7 @@ func TestGlobalConcurrencyLimit(t *testing.T) {
 	if took := time.Since(start); took < 600*time.Millisecond {
 		t.Errorf("with --max-concurrent 1, three probes took %s: they ran at once", took)
 	}
-	if got := w.fwd.total.Load(); got != 3 {
+	if got := w.fwd.Total.Load(); got != 3 {
 		t.Errorf("3 targets made %d connections", got)
 	}
 }
@@ -221,7 +221,7 @@ func TestScrapeTimeoutHeader(t *testing.T) {
 		mu.Unlock()
 	}()
 	w := newWorld(t)
-	w.fwd.addr = ln.Addr().String()
+	w.fwd.Addr = ln.Addr().String()
 	s := w.serve(t, "targets:\n"+w.targetYAML("silent", "X26ABC1", ""), 4)
 	for _, tc := range []struct {
 		header float64
@@ -394,7 +394,7 @@ func TestProbeInboxAndClock(t *testing.T) {
 // are answered with the last finished round trip while the next one runs.
 func TestRoundTripOutlivesTheScrape(t *testing.T) {
 	w := newWorld(t)
-	w.fwd.delay.Store(int64(1500 * time.Millisecond))
+	w.fwd.Delay.Store(int64(1500 * time.Millisecond))
 	s := w.serve(t, "targets:\n"+w.targetYAML("mb1", "X26ABC1", "    modules: [roundtrip]\n")+"modules:\n  roundtrip: {min_interval: 100ms, timeout: 30s}\n", 4)
 	code, body := s.get(t, "/probe?target=mb1&module=roundtrip", 1)
 	fams := parse(t, body)

@@ -5,21 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 	"github.com/meshdoctor/meshdoctor/sandbox"
 )
 
@@ -34,7 +32,7 @@ const (
 type world struct {
 	dir   string
 	sb    *sandbox.Server
-	fwd   *forwarder
+	fwd   *proxytest.Forwarder
 	env   map[string]string
 	files sandbox.Files
 }
@@ -79,7 +77,7 @@ func (w *world) targetYAML(name, mailbox, extra string) string {
       mailbox_password: {env: MB_PASSWORD}
       shared_key: {env: MB_SHARED_KEY}
       keystore_password: {file: %s}
-%s`, name, w.fwd.addr, mailbox, w.files.ClientKeystore, w.files.CABundle, w.keystorePasswordFile(), extra)
+%s`, name, w.fwd.Addr, mailbox, w.files.ClientKeystore, w.files.CABundle, w.keystorePasswordFile(), extra)
 }
 
 func (w *world) keystorePasswordFile() string {
@@ -181,46 +179,15 @@ func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (fl
 	return 0, false
 }
 
-// forwarder passes TCP connections to the sandbox, counting them, and
-// holding each for delay before it is passed on.
-type forwarder struct {
-	addr  string
-	delay atomic.Int64
-	total atomic.Int64
-}
-
-func newForwarder(t *testing.T, to string) *forwarder {
+// newForwarder is a connection-counting forwarder to the sandbox for the
+// test's duration.
+func newForwarder(t *testing.T, to string) *proxytest.Forwarder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	f, err := proxytest.Forward(to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &forwarder{addr: ln.Addr().String()}
-	// Open connections end when the sandbox closes.
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.total.Add(1)
-			go func() {
-				defer c.Close()
-				time.Sleep(time.Duration(f.delay.Load()))
-				up, err := net.Dial("tcp", to)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{}, 2)
-				go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
-				go func() { io.Copy(c, up); done <- struct{}{} }()
-				<-done
-				<-done
-			}()
-		}
-	}()
+	t.Cleanup(func() { f.Close() })
 	return f
 }
 

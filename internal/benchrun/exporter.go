@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/proxytest"
 )
 
 // exporterBench is the exporter's figure: one exporter in front of one
@@ -45,17 +47,17 @@ func exporterBench(bin, tmp string, n, scrapers int) ([]figure, error) {
 		return nil, err
 	}
 	defer sb.stop()
-	fwd, err := countingForwarder(strings.TrimPrefix(sb.url, "https://"))
+	fwd, err := proxytest.Forward(strings.TrimPrefix(sb.url, "https://"))
 	if err != nil {
 		return nil, err
 	}
-	defer fwd.close()
+	defer fwd.Close()
 
 	var cfg strings.Builder
 	cfg.WriteString("targets:\n")
 	for _, id := range ids {
 		fmt.Fprintf(&cfg, "  - name: %s\n    url: https://%s\n    mailbox: %s\n    keystore: %s\n    ca_bundle: %s\n    secrets:\n      mailbox_password: {env: BENCH_PASSWORD}\n      shared_key: {env: BENCH_SHARED_KEY}\n      keystore_password: {env: BENCH_KEYSTORE_PASSWORD}\n    labels: {organisation: BENCH}\n",
-			strings.ToLower(id), fwd.addr, id, sb.target.Keystore, sb.target.CABundle)
+			strings.ToLower(id), fwd.Addr, id, sb.target.Keystore, sb.target.CABundle)
 	}
 	cfgFile := filepath.Join(dir, "meshdoctor.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
@@ -120,7 +122,7 @@ func exporterBench(bin, tmp string, n, scrapers int) ([]figure, error) {
 	if err != nil {
 		return nil, err
 	}
-	conns := fwd.total.Load()
+	conns := fwd.Total.Load()
 	return []figure{
 		{name: fmt.Sprintf("exporter: %d check probes, %d scrapers, wall time", n, scrapers), unit: "s", value: wall.Seconds(), target: 60, lowerBetter: true},
 		{name: "exporter: probes/s", unit: "/s", value: float64(n) / wall.Seconds()},
@@ -149,42 +151,3 @@ func probeOnce(client *http.Client, base, target string) error {
 	}
 	return fmt.Errorf("%s: no probe_success 1 (status %d)", target, resp.StatusCode)
 }
-
-type forwarder struct {
-	ln    net.Listener
-	addr  string
-	total atomic.Int64
-}
-
-func countingForwarder(to string) (*forwarder, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	f := &forwarder{ln: ln, addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.total.Add(1)
-			go func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", to)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{}, 2)
-				go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
-				go func() { io.Copy(c, up); done <- struct{}{} }()
-				<-done
-				<-done
-			}()
-		}
-	}()
-	return f, nil
-}
-
-func (f *forwarder) close() { f.ln.Close() }
